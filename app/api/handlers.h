@@ -1,0 +1,43 @@
+/* handlers.h: every route handler (api/ and portal/), listed for routes.c. */
+#ifndef AISPM_API_HANDLERS_H
+#define AISPM_API_HANDLERS_H
+
+#include "server/http.h"
+
+/* api/platform_api.c */
+void api_healthz(req_t *r);
+void api_readyz(req_t *r);
+void api_metrics(req_t *r);
+void api_jwks(req_t *r);
+void api_whoami(req_t *r);
+void api_tokens_list(req_t *r);
+void api_tokens_create(req_t *r);
+void api_tokens_revoke(req_t *r);
+void api_audit_events(req_t *r);
+void api_audit_verify(req_t *r);
+
+/* api/reports_api.c */
+void api_catalog_get(req_t *r);
+void api_catalog_set(req_t *r);
+void api_setup_get(req_t *r);
+void api_setup_step_put(req_t *r);
+void api_setup_contract(req_t *r);
+void api_delivery_contract(req_t *r);
+
+/* portal/portal.c */
+void portal_root(req_t *r);
+void portal_login_get(req_t *r);
+void portal_login_post(req_t *r);
+void portal_logout(req_t *r);
+void portal_home(req_t *r);
+void portal_catalog(req_t *r);
+void portal_catalog_toggle(req_t *r);
+void portal_setup(req_t *r);
+void portal_setup_step_get(req_t *r);
+void portal_setup_step_post(req_t *r);
+void portal_tokens(req_t *r);
+void portal_tokens_create(req_t *r);
+void portal_tokens_revoke(req_t *r);
+void portal_audit(req_t *r);
+
+#endif

@@ -1,0 +1,465 @@
+/*
+ * admin.c: operator commands. They use the same modules as the server (no
+ * second implementation of any rule) and record evidence with the actor
+ * "system:cli" for every change they make to a tenant.
+ */
+#include "cli/admin.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "audit/evidence.h"
+#include "core/config.h"
+#include "core/err.h"
+#include "core/hash.h"
+#include "core/log.h"
+#include "core/ref.h"
+#include "core/text.h"
+#include "crypto/keys.h"
+#include "db/db.h"
+#include "db/migrate.h"
+#include "server/auth.h"
+#include "server/rbac.h"
+
+typedef struct {
+    config_t cfg;
+    db_t *db;
+} admin_t;
+
+static const char *opt(int argc, char **argv, const char *name) {
+    for (int i = 1; i + 1 < argc; i++)
+        if (!strcmp(argv[i], name)) return argv[i + 1];
+    return NULL;
+}
+
+static int need_db(admin_t *a) {
+    if (db_connect(&a->cfg, false, true, &a->db) != 0) {
+        fprintf(stderr, "aispm: cannot connect to the database as %s (run `aispm admin migrate` first?)\n",
+                a->cfg.db_user);
+        return 1;
+    }
+    return 0;
+}
+
+/* actor used for CLI changes: a system actor bound to one tenant */
+static int load_tenant(admin_t *a, const char *slug, actor_t *out) {
+    memset(out, 0, sizeof *out);
+    db_res_t *res;
+    if (db_query(a->db, "SELECT id, ref, slug, name FROM tenants WHERE slug = ?", DB_ARGS(DBS(slug)), &res)) return 1;
+    int found = db_res_next(res);
+    if (found) {
+        out->kind = ACTOR_SYSTEM;
+        out->tenant_id = db_res_int(res, 0);
+        snprintf(out->tenant_ref, sizeof out->tenant_ref, "%s", db_res_str(res, 1));
+        snprintf(out->tenant_slug, sizeof out->tenant_slug, "%s", db_res_str(res, 2));
+        snprintf(out->tenant_name, sizeof out->tenant_name, "%s", db_res_str(res, 3));
+        snprintf(out->user_ref, sizeof out->user_ref, "system:cli");
+        snprintf(out->role, sizeof out->role, "platform_operator");
+        out->licence_ok = true;
+    }
+    db_res_free(res);
+    return found ? 0 : AISPM_ENOTFOUND;
+}
+
+static bool slug_ok(const char *s) {
+    if (!*s || strlen(s) > 63) return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '-')) return false;
+    return true;
+}
+
+static int create_tenant(admin_t *a, const char *slug, const char *name, actor_t *out, bool *created) {
+    *created = false;
+    if (load_tenant(a, slug, out) == 0) return 0;
+    char ref[REF_MAX];
+    ref_new("tenant", ref);
+    int rc = db_begin(a->db);
+    if (!rc)
+        rc = db_exec(a->db, "INSERT INTO tenants (ref, slug, name) VALUES (?, ?, ?)",
+                     DB_ARGS(DBS(ref), DBS(slug), DBS(name)), NULL, NULL);
+    if (!rc) rc = db_commit(a->db);
+    else db_rollback(a->db);
+    if (rc) return rc;
+    if ((rc = load_tenant(a, slug, out))) return rc;
+    json_object *d = json_object_new_object();
+    json_object_object_add(d, "slug", json_object_new_string(slug));
+    rc = db_begin(a->db);
+    if (!rc) rc = auth_evidence(a->db, out, "tenant.created", out->tenant_ref, "success", NULL, d, NULL);
+    if (!rc) rc = db_commit(a->db);
+    json_object_put(d);
+    *created = true;
+    return rc;
+}
+
+/* creates the user, or resets the password when reset and it exists */
+static int upsert_user(admin_t *a, const actor_t *t, const char *email, const char *role, const char *name,
+                       const char *password, bool reset, char user_ref[REF_MAX], long long *user_id) {
+    if (!email_valid(email)) return AISPM_EINVAL;
+    if (!rbac_role_valid(role)) return AISPM_EINVAL;
+    char hash[256];
+    int rc = password_hash(password, hash, sizeof hash);
+    if (rc) return rc;
+    char lower[256];
+    snprintf(lower, sizeof lower, "%s", email);
+    for (char *p = lower; *p; p++)
+        if (*p >= 'A' && *p <= 'Z') *p += 32;
+    db_res_t *res;
+    rc = db_query(a->db, "SELECT id, ref, tenant_id FROM users WHERE email = ?", DB_ARGS(DBS(lower)), &res);
+    if (rc) return rc;
+    bool exists = db_res_next(res);
+    long long uid = exists ? db_res_int(res, 0) : 0, tid = exists ? db_res_int(res, 2) : 0;
+    if (exists) snprintf(user_ref, REF_MAX, "%s", db_res_str(res, 1));
+    db_res_free(res);
+    if (exists && tid != t->tenant_id) return AISPM_ECONFLICT;
+    rc = db_begin(a->db);
+    const char *action = "user.created";
+    if (exists) {
+        if (!reset) {
+            db_rollback(a->db);
+            *user_id = uid;
+            return AISPM_ECONFLICT;
+        }
+        action = "user.password_reset";
+        rc = db_exec(a->db, "UPDATE users SET password_hash = ?, role = ? WHERE id = ? AND tenant_id = ?",
+                     DB_ARGS(DBS(hash), DBS(role), DBI(uid), DBI(t->tenant_id)), NULL, NULL);
+    } else {
+        ref_new("user", user_ref);
+        uint64_t id = 0;
+        if (!rc)
+            rc = db_exec(a->db,
+                         "INSERT INTO users (ref, tenant_id, email, display_name, role, password_hash) "
+                         "VALUES (?, ?, ?, ?, ?, ?)",
+                         DB_ARGS(DBS(user_ref), DBI(t->tenant_id), DBS(lower), DBS(name), DBS(role), DBS(hash)), NULL,
+                         &id);
+        uid = (long long)id;
+    }
+    if (!rc) {
+        json_object *d = json_object_new_object();
+        json_object_object_add(d, "role", json_object_new_string(role));
+        rc = auth_evidence(a->db, t, action, user_ref, "success", NULL, d, NULL);
+        json_object_put(d);
+    }
+    if (rc) {
+        db_rollback(a->db);
+        return rc;
+    }
+    *user_id = uid;
+    return db_commit(a->db);
+}
+
+static int cmd_create_tenant(admin_t *a, int argc, char **argv) {
+    const char *slug = opt(argc, argv, "--slug"), *name = opt(argc, argv, "--name");
+    if (!slug || !name || !slug_ok(slug) || strlen(name) > 200) {
+        fprintf(stderr, "usage: aispm admin create-tenant --slug [a-z0-9-]+ --name NAME\n");
+        return 2;
+    }
+    if (need_db(a)) return 1;
+    actor_t t;
+    bool created;
+    if (create_tenant(a, slug, name, &t, &created)) {
+        fprintf(stderr, "aispm: cannot create tenant\n");
+        return 1;
+    }
+    printf("%s\n", t.tenant_ref);
+    return 0;
+}
+
+static int cmd_create_user(admin_t *a, int argc, char **argv) {
+    const char *slug = opt(argc, argv, "--tenant"), *email = opt(argc, argv, "--email"),
+               *role = opt(argc, argv, "--role"), *name = opt(argc, argv, "--name");
+    const char *pw = getenv("AISPM_PASSWORD");
+    if (!slug || !email || !role) {
+        fprintf(stderr, "usage: AISPM_PASSWORD=... aispm admin create-user --tenant S --email E --role R [--name N]\n");
+        return 2;
+    }
+    if (!pw || strlen(pw) < 12) {
+        fprintf(stderr, "aispm: set AISPM_PASSWORD to a password of at least 12 characters\n");
+        return 2;
+    }
+    if (!rbac_role_valid(role)) {
+        fprintf(stderr, "aispm: unknown role %s\n", role);
+        return 2;
+    }
+    if (need_db(a)) return 1;
+    actor_t t;
+    if (load_tenant(a, slug, &t)) {
+        fprintf(stderr, "aispm: no tenant %s\n", slug);
+        return 1;
+    }
+    char ref[REF_MAX];
+    long long uid;
+    int rc = upsert_user(a, &t, email, role, name ? name : email, pw, false, ref, &uid);
+    if (rc) {
+        fprintf(stderr, "aispm: cannot create user (%s)\n", rc == AISPM_ECONFLICT ? "exists" : "invalid");
+        return 1;
+    }
+    printf("%s\n", ref);
+    return 0;
+}
+
+static int cmd_create_token(admin_t *a, int argc, char **argv) {
+    const char *slug = opt(argc, argv, "--tenant"), *email = opt(argc, argv, "--user"),
+               *scopes_s = opt(argc, argv, "--scopes"), *name = opt(argc, argv, "--name"),
+               *ttl_s = opt(argc, argv, "--ttl-days");
+    unsigned scopes;
+    if (!slug || !email || !scopes_s || rbac_scopes_parse(scopes_s, &scopes)) {
+        fprintf(stderr, "usage: aispm admin create-token --tenant S --user EMAIL --scopes "
+                        "reports:read,reports:write,ingest,admin [--name N] [--ttl-days D]\n");
+        return 2;
+    }
+    if (need_db(a)) return 1;
+    actor_t t;
+    if (load_tenant(a, slug, &t)) {
+        fprintf(stderr, "aispm: no tenant %s\n", slug);
+        return 1;
+    }
+    db_res_t *res;
+    if (db_query(a->db, "SELECT id, ref, role FROM users WHERE email = ? AND tenant_id = ?",
+                 DB_ARGS(DBS(email), DBI(t.tenant_id)), &res))
+        return 1;
+    if (!db_res_next(res)) {
+        db_res_free(res);
+        fprintf(stderr, "aispm: no user %s in tenant %s\n", email, slug);
+        return 1;
+    }
+    long long uid = db_res_int(res, 0);
+    char uref[REF_MAX], role[33];
+    snprintf(uref, sizeof uref, "%s", db_res_str(res, 1));
+    snprintf(role, sizeof role, "%s", db_res_str(res, 2));
+    db_res_free(res);
+    token_created_t tc;
+    int rc = tokens_create(a->db, &t, uid, uref, role, name ? name : "cli", scopes, ttl_s ? atoi(ttl_s) : 90, NULL, &tc);
+    if (rc) {
+        fprintf(stderr, "aispm: cannot create token (%s)\n",
+                rc == AISPM_EFORBIDDEN ? "the user's role cannot use one of these scopes" : "invalid request");
+        return 1;
+    }
+    printf("%s\n", tc.token);
+    memset(tc.token, 0, sizeof tc.token);
+    return 0;
+}
+
+static int cmd_keygen(admin_t *a) {
+    if (access(a->cfg.evidence_key, F_OK) == 0) {
+        printf("evidence key exists: %s\n", a->cfg.evidence_key);
+        return 0;
+    }
+    int rc = key_generate(a->cfg.evidence_key, KEY_ED25519, 0);
+    if (rc) {
+        fprintf(stderr, "aispm: cannot create %s\n", a->cfg.evidence_key);
+        return 1;
+    }
+    printf("created evidence key %s\n", a->cfg.evidence_key);
+    return 0;
+}
+
+static int cmd_export_key(admin_t *a) {
+    signing_key_t *k;
+    if (key_load(a->cfg.evidence_key, &k)) {
+        fprintf(stderr, "aispm: cannot load %s\n", a->cfg.evidence_key);
+        return 1;
+    }
+    buf_t pem = BUF_INIT;
+    json_object *jwk;
+    key_public_pem(k, &pem);
+    key_public_jwk(k, &jwk);
+    printf("%s%s\n", buf_cstr(&pem), json_object_to_json_string_ext(jwk, JSON_C_TO_STRING_PLAIN));
+    buf_free(&pem);
+    json_object_put(jwk);
+    key_free(k);
+    return 0;
+}
+
+static void emit_line(const char *line, void *ctx) {
+    (void)ctx;
+    puts(line);
+}
+
+static const char *const demo_names[ROLE_COUNT] = {
+    "Tara Admin", "Casey CSO", "Sam Security", "Riley Operator", "Avery Approver",
+    "Alex Auditor", "Gray GRC", "Parker Platform", "Toni Trial", "Eve Evaluator",
+};
+
+static int cmd_seed_demo(admin_t *a, int argc, char **argv) {
+    const char *logins = opt(argc, argv, "--logins-file"), *base = opt(argc, argv, "--base-url");
+    if (need_db(a)) return 1;
+    actor_t t;
+    bool created;
+    if (create_tenant(a, "acme", "Acme Financial (demo)", &t, &created)) {
+        fprintf(stderr, "aispm: cannot create the demo tenant\n");
+        return 1;
+    }
+    /* keep existing logins when the file is there; otherwise (re)set passwords */
+    if (logins && access(logins, R_OK) == 0 && !created) {
+        FILE *f = fopen(logins, "r");
+        char line[512];
+        while (f && fgets(line, sizeof line, f)) fputs(line, stdout);
+        if (f) fclose(f);
+        return 0;
+    }
+    buf_t out = BUF_INIT;
+    buf_printf(&out, "AISPM Report Center demo logins (tenant: %s, %s)\n", t.tenant_name, t.tenant_ref);
+    if (base) buf_printf(&out, "Portal: %s/portal/login\n", base);
+    buf_puts(&out, "\nrole              email                               password\n");
+    for (int i = 0; i < ROLE_COUNT; i++) {
+        char email[128], pw[40];
+        uint8_t raw[15];
+        random_bytes(raw, sizeof raw);
+        b64url_encode(raw, sizeof raw, pw);
+        snprintf(email, sizeof email, "%s@acme.example", rbac_roles[i]);
+        for (char *p = email; *p; p++)
+            if (*p == '_') *p = '.';
+        char ref[REF_MAX];
+        long long uid;
+        int rc = upsert_user(a, &t, email, rbac_roles[i], demo_names[i], pw, true, ref, &uid);
+        if (rc) {
+            fprintf(stderr, "aispm: cannot create demo user %s\n", email);
+            buf_free(&out);
+            return 1;
+        }
+        buf_printf(&out, "%-17s %-35s %s\n", rbac_roles[i], email, pw);
+    }
+    if (logins) {
+        FILE *f = NULL;
+        int fd = open(logins, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fd >= 0) {
+            fchmod(fd, 0600);
+            f = fdopen(fd, "w");
+        }
+        if (!f) {
+            fprintf(stderr, "aispm: cannot write %s: %s\n", logins, strerror(errno));
+            buf_free(&out);
+            return 1;
+        }
+        fputs(buf_cstr(&out), f);
+        fclose(f);
+    }
+    fputs(buf_cstr(&out), stdout);
+    buf_free(&out);
+    return 0;
+}
+
+static long long tenant_id_opt(admin_t *a, int argc, char **argv, bool *bad) {
+    const char *slug = opt(argc, argv, "--tenant");
+    *bad = false;
+    if (!slug) return 0;
+    actor_t t;
+    if (load_tenant(a, slug, &t)) {
+        fprintf(stderr, "aispm: no tenant %s\n", slug);
+        *bad = true;
+        return 0;
+    }
+    return t.tenant_id;
+}
+
+static int cmd_verify(admin_t *a, int argc, char **argv) {
+    if (need_db(a)) return 1;
+    bool bad;
+    long long only = tenant_id_opt(a, argc, argv, &bad);
+    if (bad) return 1;
+    db_res_t *res;
+    if (db_query(a->db, "SELECT id, slug FROM tenants WHERE (? = 0 OR id = ?) ORDER BY id",
+                 DB_ARGS(DBI(only), DBI(only)), &res))
+        return 1;
+    long long ids[1024];
+    char slugs[1024][64];
+    int n = 0;
+    while (n < 1024 && db_res_next(res)) {
+        ids[n] = db_res_int(res, 0);
+        snprintf(slugs[n], 64, "%s", db_res_str(res, 1));
+        n++;
+    }
+    db_res_free(res);
+    int failures = 0;
+    for (int i = 0; i < n; i++) {
+        evidence_verify_result_t v;
+        if (evidence_verify(a->db, ids[i], a->cfg.evidence_max_link_delay_ms, &v)) {
+            fprintf(stderr, "aispm: verification of %s could not run\n", slugs[i]);
+            return 1;
+        }
+        if (v.ok) {
+            printf("%s: OK %lld events, %lld checkpoints verified, %lld pending, head seq %lld digest %s\n", slugs[i],
+                   v.events, v.checkpoints, v.pending, v.head_seq, v.head_digest);
+        } else {
+            failures++;
+            printf("%s: FAILED %s at seq %lld%s%s: %s\n", slugs[i], v.problem, v.bad_seq, v.bad_ref[0] ? " event " : "",
+                   v.bad_ref, v.message);
+        }
+    }
+    return failures ? 1 : 0;
+}
+
+static int cmd_link(admin_t *a) {
+    if (need_db(a)) return 1;
+    int total = 0, n;
+    do {
+        n = 0;
+        if (evidence_link_pending(a->db, 0, 1000, &n)) return 1;
+        total += n;
+    } while (n > 0);
+    printf("linked %d events\n", total);
+    return 0;
+}
+
+static int cmd_checkpoint(admin_t *a, int argc, char **argv) {
+    if (need_db(a)) return 1;
+    bool bad;
+    long long only = tenant_id_opt(a, argc, argv, &bad);
+    if (bad) return 1;
+    signing_key_t *k;
+    if (key_load(a->cfg.evidence_key, &k)) {
+        fprintf(stderr, "aispm: cannot load %s\n", a->cfg.evidence_key);
+        return 1;
+    }
+    int n = 0;
+    evidence_link_pending(a->db, only, 100000, NULL);
+    int rc = evidence_checkpoint(a->db, k, only, 0, &n);
+    key_free(k);
+    printf("signed %d checkpoints\n", n);
+    return rc ? 1 : 0;
+}
+
+int admin_main(const char *config_path, int argc, char **argv) {
+    const char *cmd = argv[0];
+    if (!strcmp(cmd, "rbac-matrix")) {
+        rbac_matrix_markdown(emit_line, NULL);
+        return 0;
+    }
+    admin_t a = {0};
+    char err[512];
+    if (config_load(config_path, &a.cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "aispm: %s\n", err);
+        return 2;
+    }
+    log_level_t lvl;
+    if (log_level_parse(a.cfg.log_level, &lvl) == 0) log_set_level(lvl > LOG_WARN ? lvl : LOG_WARN);
+    int rc;
+    if (!strcmp(cmd, "migrate")) {
+        int applied;
+        rc = db_migrate(&a.cfg, &applied, err, sizeof err);
+        if (rc) fprintf(stderr, "aispm: migrate: %s\n", err);
+        else printf("schema at version %d (%d migration%s applied now)\n", db_latest_version(), applied,
+                    applied == 1 ? "" : "s");
+        return rc ? 1 : 0;
+    }
+    if (!strcmp(cmd, "keygen")) rc = cmd_keygen(&a);
+    else if (!strcmp(cmd, "export-public-key")) rc = cmd_export_key(&a);
+    else if (!strcmp(cmd, "create-tenant")) rc = cmd_create_tenant(&a, argc, argv);
+    else if (!strcmp(cmd, "create-user")) rc = cmd_create_user(&a, argc, argv);
+    else if (!strcmp(cmd, "create-token")) rc = cmd_create_token(&a, argc, argv);
+    else if (!strcmp(cmd, "seed-demo")) rc = cmd_seed_demo(&a, argc, argv);
+    else if (!strcmp(cmd, "verify-audit")) rc = cmd_verify(&a, argc, argv);
+    else if (!strcmp(cmd, "link-evidence")) rc = cmd_link(&a);
+    else if (!strcmp(cmd, "checkpoint")) rc = cmd_checkpoint(&a, argc, argv);
+    else {
+        fprintf(stderr, "aispm: unknown admin command %s (see aispm --help)\n", cmd);
+        rc = 2;
+    }
+    db_close(a.db);
+    return rc;
+}

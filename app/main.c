@@ -1,0 +1,64 @@
+/*
+ * main.c: `aispm` subcommand dispatch.
+ *
+ *   aispm [-c CONFIG] serve
+ *   aispm [-c CONFIG] admin <command> [options]   (see usage())
+ *
+ * CONFIG defaults to $AISPM_CONFIG, then /etc/aispm/aispm.conf.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/admin.h"
+#include "core/log.h"
+#include "server/master.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: aispm [-c CONFIG] <command>\n"
+            "\n"
+            "commands:\n"
+            "  serve                          run the prefork FastCGI server (SIGTERM drains, SIGHUP reloads)\n"
+            "  admin migrate                  create/upgrade the schema and the application user\n"
+            "  admin keygen                   create the evidence signing key if missing\n"
+            "  admin create-tenant --slug S --name N\n"
+            "  admin create-user --tenant S --email E --role R [--name N] (password from $AISPM_PASSWORD)\n"
+            "  admin create-token --tenant S --user EMAIL --scopes a,b [--name N] [--ttl-days D]\n"
+            "  admin seed-demo [--logins-file F] [--base-url URL]\n"
+            "  admin link-evidence            link pending evidence events into their chains now\n"
+            "  admin checkpoint [--tenant S]  sign chain-head checkpoints now\n"
+            "  admin verify-audit [--tenant S] verify evidence chains and checkpoints (exit 1 if broken)\n"
+            "  admin export-public-key        print the evidence key's public key (PEM) and JWK\n"
+            "  admin rbac-matrix              print the role/permission matrix (Markdown)\n");
+}
+
+int main(int argc, char **argv) {
+    const char *config = getenv("AISPM_CONFIG");
+    if (!config) config = "/etc/aispm/aispm.conf";
+    int i = 1;
+    while (i < argc && argv[i][0] == '-') {
+        if ((!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config")) && i + 1 < argc) {
+            config = argv[i + 1];
+            i += 2;
+        } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            usage(stdout);
+            return 0;
+        } else {
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (i >= argc) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[i], "serve")) return master_run(config);
+    if (!strcmp(argv[i], "admin") && i + 1 < argc) {
+        log_set_proc("admin");
+        return admin_main(config, argc - i - 1, argv + i + 1);
+    }
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,246 @@
+/*
+ * http.c: request accessors and response builders (see http.h).
+ *
+ * Invariants: every response carries Content-Type and Cache-Control; error
+ * responses are RFC 9457 problem+json with a stable `code` (HTML pages for
+ * portal routes) and never include internal details; request values are
+ * bounded before use.
+ */
+#include "server/http.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "core/text.h"
+#include "server/router.h"
+
+/* ---------------------------------------------------------------- request */
+
+static int hexval(int c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    c = tolower(c);
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+}
+
+/* finds name in an &-separated list and percent-decodes its value */
+static bool kv_lookup(const char *s, size_t slen, const char *name, char *out, size_t outlen) {
+    size_t nlen = strlen(name);
+    const char *p = s, *end = s + slen;
+    while (p < end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *e = amp ? amp : end;
+        const char *eq = memchr(p, '=', (size_t)(e - p));
+        const char *k_end = eq ? eq : e;
+        if ((size_t)(k_end - p) == nlen && memcmp(p, name, nlen) == 0) {
+            size_t o = 0;
+            for (const char *v = eq ? eq + 1 : e; v < e; v++) {
+                int c = (unsigned char)*v;
+                if (c == '+') c = ' ';
+                else if (c == '%' && v + 2 < e && hexval(v[1]) >= 0 && hexval(v[2]) >= 0) {
+                    c = hexval(v[1]) * 16 + hexval(v[2]);
+                    v += 2;
+                }
+                if (o + 1 >= outlen) return false; /* too long: treat as absent */
+                out[o++] = (char)c;
+            }
+            out[o] = 0;
+            return utf8_valid(out, o) && strlen(out) == o;
+        }
+        p = e + 1;
+    }
+    return false;
+}
+
+bool req_query(const req_t *r, const char *name, char *out, size_t outlen) {
+    return r->query && kv_lookup(r->query, strlen(r->query), name, out, outlen);
+}
+
+bool req_form(const req_t *r, const char *name, char *out, size_t outlen) {
+    return req_is_form(r) && r->body && kv_lookup(r->body, r->body_len, name, out, outlen);
+}
+
+bool req_cookie(const req_t *r, const char *name, char *out, size_t outlen) {
+    if (!r->cookie) return false;
+    size_t nlen = strlen(name);
+    const char *p = r->cookie;
+    while (*p) {
+        while (*p == ' ' || *p == ';') p++;
+        const char *e = p + strcspn(p, ";");
+        const char *eq = memchr(p, '=', (size_t)(e - p));
+        if (eq && (size_t)(eq - p) == nlen && memcmp(p, name, nlen) == 0) {
+            size_t vl = (size_t)(e - eq - 1);
+            if (vl + 1 > outlen) return false;
+            memcpy(out, eq + 1, vl);
+            out[vl] = 0;
+            return true;
+        }
+        p = e;
+    }
+    return false;
+}
+
+static bool ctype_is(const req_t *r, const char *t) {
+    if (!r->content_type) return false;
+    size_t n = strlen(t);
+    return strncasecmp(r->content_type, t, n) == 0 && (r->content_type[n] == 0 || r->content_type[n] == ';' ||
+                                                       r->content_type[n] == ' ');
+}
+bool req_is_json(const req_t *r) { return ctype_is(r, "application/json") || ctype_is(r, "application/merge-patch+json"); }
+bool req_is_form(const req_t *r) { return ctype_is(r, "application/x-www-form-urlencoded"); }
+bool req_wants_html(const req_t *r) {
+    return (r->route && (r->route->flags & ROUTE_PORTAL)) || (r->accept && strstr(r->accept, "text/html") &&
+                                                            strncmp(r->path, "/enterprise/", 12) != 0);
+}
+
+bool req_json_body(req_t *r, json_object **out) {
+    *out = NULL;
+    if (!req_is_json(r)) {
+        resp_problem(r, 415, "unsupported_media_type", "this endpoint accepts application/json", NULL);
+        return false;
+    }
+    if (!r->body || r->body_len == 0) {
+        resp_problem(r, 400, "malformed_json", "the request body is empty", NULL);
+        return false;
+    }
+    if (!utf8_valid(r->body, r->body_len)) {
+        resp_problem(r, 400, "invalid_utf8", "the request body is not valid UTF-8", NULL);
+        return false;
+    }
+    struct json_tokener *tok = json_tokener_new_ex(r->app->cfg.json_max_depth);
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+    json_object *v = json_tokener_parse_ex(tok, r->body, (int)r->body_len);
+    enum json_tokener_error e = json_tokener_get_error(tok);
+    size_t consumed = (size_t)json_tokener_get_parse_end(tok);
+    json_tokener_free(tok);
+    if (e == json_tokener_error_depth) {
+        json_object_put(v);
+        char msg[96];
+        snprintf(msg, sizeof msg, "JSON nesting deeper than %d levels", r->app->cfg.json_max_depth);
+        resp_problem(r, 400, "nesting_too_deep", msg, NULL);
+        return false;
+    }
+    /* trailing whitespace is fine, anything else is not */
+    bool trailing = false;
+    for (size_t i = consumed; v && i < r->body_len; i++)
+        if (!isspace((unsigned char)r->body[i])) trailing = true;
+    if (e != json_tokener_success || !v || trailing) {
+        json_object_put(v);
+        resp_problem(r, 400, "malformed_json", "the request body is not well-formed JSON", NULL);
+        return false;
+    }
+    if (!json_object_is_type(v, json_type_object)) {
+        json_object_put(v);
+        resp_problem(r, 422, "validation_failed", "the request body must be a JSON object", NULL);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+/* --------------------------------------------------------------- response */
+
+void resp_header(req_t *r, const char *name, const char *value) {
+    /* header values are program-built; refuse CR/LF outright (response splitting) */
+    if (strpbrk(value, "\r\n") || strpbrk(name, "\r\n:")) return;
+    buf_printf(&r->headers, "%s: %s\r\n", name, value);
+}
+
+static void set_body(req_t *r, int status, const char *ctype, const char *body, size_t len) {
+    r->status = status;
+    buf_reset(&r->out);
+    buf_append(&r->out, body, len);
+    resp_header(r, "Content-Type", ctype);
+}
+
+void resp_text(req_t *r, int status, const char *ctype, const char *body, size_t len) {
+    set_body(r, status, ctype, body, len);
+}
+
+void resp_json(req_t *r, int status, json_object *body) {
+    const char *s = json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+    set_body(r, status, "application/json", s, strlen(s));
+    json_object_put(body);
+}
+
+void resp_html(req_t *r, int status, const char *html, size_t len) {
+    set_body(r, status, "text/html; charset=utf-8", html, len);
+}
+
+void resp_redirect(req_t *r, const char *location) {
+    /* only local paths: never an open redirect */
+    if (location[0] != '/' || location[1] == '/' || location[1] == '\\') location = "/portal/";
+    r->status = 303;
+    buf_reset(&r->out);
+    resp_header(r, "Location", location);
+    resp_header(r, "Content-Type", "text/plain; charset=utf-8");
+}
+
+void resp_cookie(req_t *r, const char *name, const char *value, long max_age) {
+    char line[512];
+    snprintf(line, sizeof line, "%s=%s; Path=/; HttpOnly; SameSite=Strict%s; Max-Age=%ld", name,
+             max_age < 0 ? "" : value, r->app->cfg.cookie_secure ? "; Secure" : "", max_age < 0 ? 0L : max_age);
+    resp_header(r, "Set-Cookie", line);
+}
+
+static const char *status_title(int status) {
+    switch (status) {
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
+    case 410: return "Gone";
+    case 413: return "Content Too Large";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Content";
+    case 429: return "Too Many Requests";
+    case 503: return "Service Unavailable";
+    default: return status >= 500 ? "Internal Server Error" : "Error";
+    }
+}
+
+void resp_problem(req_t *r, int status, const char *code, const char *detail, json_object *errors) {
+    buf_reset(&r->headers);
+    if (req_wants_html(r)) {
+        json_object *d = json_object_new_object();
+        json_object_object_add(d, "status", json_object_new_int(status));
+        json_object_object_add(d, "code", json_object_new_string(code));
+        json_object_object_add(d, "detail", json_object_new_string(detail ? detail : ""));
+        json_object_object_add(d, "request_id", json_object_new_string(r->request_id));
+        if (errors) json_object_object_add(d, "errors", errors);
+        resp_page(r, status, "error", status_title(status), d);
+        return;
+    }
+    json_object *p = json_object_new_object();
+    char type[128];
+    snprintf(type, sizeof type, "https://aispm.example/problems/%s", code);
+    json_object_object_add(p, "type", json_object_new_string(type));
+    json_object_object_add(p, "title", json_object_new_string(status_title(status)));
+    json_object_object_add(p, "status", json_object_new_int(status));
+    json_object_object_add(p, "code", json_object_new_string(code));
+    if (detail) json_object_object_add(p, "detail", json_object_new_string(detail));
+    json_object_object_add(p, "instance", json_object_new_string(r->path ? r->path : "/"));
+    json_object_object_add(p, "request_id", json_object_new_string(r->request_id));
+    if (errors) json_object_object_add(p, "errors", errors);
+    const char *s = json_object_to_json_string_ext(p, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+    set_body(r, status, "application/problem+json", s, strlen(s));
+    json_object_put(p);
+}
+
+void resp_error(req_t *r, int err) {
+    switch (err) {
+    case AISPM_ENOTFOUND: resp_problem(r, 404, "not_found", "no such resource", NULL); break;
+    case AISPM_ECONFLICT: resp_problem(r, 409, "conflict", "the resource changed or already exists", NULL); break;
+    case AISPM_EINVAL: resp_problem(r, 422, "validation_failed", "the request is not valid", NULL); break;
+    case AISPM_EFORBIDDEN: resp_problem(r, 403, "forbidden", "you are not allowed to do this", NULL); break;
+    case AISPM_EUNAUTH: resp_problem(r, 401, "unauthenticated", "sign in or present a valid token", NULL); break;
+    case AISPM_ETOOMANY: resp_problem(r, 429, "rate_limited", "too many attempts; try again later", NULL); break;
+    case AISPM_EDB: resp_problem(r, 503, "unavailable", "the service is temporarily unavailable", NULL); break;
+    default: resp_problem(r, 500, "internal_error", "an internal error occurred", NULL); break;
+    }
+}

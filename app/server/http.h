@@ -1,0 +1,129 @@
+/*
+ * http.h: one FastCGI request and its response, and the application context
+ * a worker process serves it with.
+ *
+ * A request is read whole (bounded body) before routing; the response is
+ * built in memory and written once, so a handler that fails half-way can
+ * still answer with a clean problem+json instead of a torn page.
+ */
+#ifndef AISPM_SERVER_HTTP_H
+#define AISPM_SERVER_HTTP_H
+
+#include <fcgiapp.h>
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/config.h"
+#include "core/ref.h"
+#include "db/db.h"
+#include "render/template.h"
+#include "server/rbac.h"
+
+typedef struct metrics metrics_t;
+
+/* per-process application context (one per worker) */
+typedef struct app {
+    config_t cfg;
+    db_t *db;
+    tmpl_set_t *tmpl;
+    metrics_t *metrics; /* shared memory, owned by the master */
+    int worker_index;
+} app_t;
+
+typedef enum { ACTOR_NONE = 0, ACTOR_SESSION, ACTOR_TOKEN, ACTOR_SYSTEM } actor_kind_t;
+
+/* who is asking: always derived from a session cookie or a bearer token,
+ * never from the request body */
+typedef struct actor {
+    actor_kind_t kind;
+    long long tenant_id;
+    char tenant_ref[REF_MAX];
+    char tenant_slug[64];
+    char tenant_name[201];
+    char reports_disabled[2049];
+    bool licence_ok;
+    long long user_id;
+    char user_ref[REF_MAX];
+    char role[33];
+    char display_name[201];
+    unsigned scopes;      /* tokens only */
+    long long session_id; /* sessions only */
+    long long token_id;   /* tokens only */
+    char token_ref[REF_MAX];
+    char csrf[48];        /* sessions only */
+} actor_t;
+
+#define ROUTE_MAX_PARAMS 4
+
+typedef struct route route_t;
+
+typedef struct req {
+    FCGX_Request *fx;
+    app_t *app;
+    /* request */
+    const char *method;
+    const char *path; /* decoded-free raw path, without query */
+    char *path_buf;
+    const char *query;
+    const char *content_type;
+    const char *cookie;
+    const char *authorization;
+    const char *remote_addr;
+    const char *user_agent;
+    const char *accept;
+    const char *idempotency_key;
+    const char *csrf_header;
+    char request_id[64];
+    char *body;
+    size_t body_len;
+    bool body_too_large;
+    /* routing */
+    const route_t *route;
+    const char *param_names[ROUTE_MAX_PARAMS];
+    char params[ROUTE_MAX_PARAMS][160];
+    int nparams;
+    /* auth */
+    actor_t actor;
+    /* response */
+    int status;
+    buf_t headers;
+    buf_t out;
+    int64_t start_us;
+} req_t;
+
+/* ---- request helpers ---- */
+const char *req_param(const req_t *r, const char *name); /* path parameter or NULL */
+/* query-string or form (application/x-www-form-urlencoded body) value,
+ * percent-decoded into out; returns false when absent */
+bool req_query(const req_t *r, const char *name, char *out, size_t outlen);
+bool req_form(const req_t *r, const char *name, char *out, size_t outlen);
+bool req_cookie(const req_t *r, const char *name, char *out, size_t outlen);
+bool req_is_json(const req_t *r);
+bool req_is_form(const req_t *r);
+bool req_wants_html(const req_t *r);
+/* parses the body as JSON with the configured depth limit; on failure the
+ * problem response has been written and false is returned */
+bool req_json_body(req_t *r, json_object **out);
+
+/* ---- response helpers ---- */
+void resp_header(req_t *r, const char *name, const char *value);
+void resp_json(req_t *r, int status, json_object *body); /* takes ownership */
+void resp_html(req_t *r, int status, const char *html, size_t len);
+void resp_text(req_t *r, int status, const char *ctype, const char *body, size_t len);
+void resp_redirect(req_t *r, const char *location); /* 303 See Other */
+/* renders templates/<name> inside templates/layout with the standard page
+ * context (actor, nav, csrf, flash) merged into data; takes ownership */
+void resp_page(req_t *r, int status, const char *tmpl, const char *title, json_object *data);
+/* RFC 9457 problem+json (or an HTML error page for portal routes). `errors`
+ * (field -> message object, may be NULL) is attached as "errors"; takes
+ * ownership of errors. */
+void resp_problem(req_t *r, int status, const char *code, const char *detail, json_object *errors);
+/* maps an AISPM_E* code to a problem response */
+void resp_error(req_t *r, int err);
+/* Set-Cookie with the standard attributes (HttpOnly, SameSite=Strict, Path=/,
+ * Secure unless cookie_secure=false); max_age < 0 deletes the cookie */
+void resp_cookie(req_t *r, const char *name, const char *value, long max_age);
+
+#endif

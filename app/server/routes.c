@@ -1,0 +1,59 @@
+/*
+ * routes.c: the route table. Each route names its permission (rbac.h); the
+ * router refuses to start if one does not. Keep API and portal routes of an
+ * area next to each other.
+ */
+#include "api/handlers.h"
+#include "server/router.h"
+
+#define P ROUTE_PORTAL
+
+const route_t aispm_routes[] = {
+    /* operations */
+    {"GET", "/healthz", PERM_PUBLIC, api_healthz, 0, "healthz"},
+    {"GET", "/readyz", PERM_PUBLIC, api_readyz, 0, "readyz"},
+    {"GET", "/metrics", PERM_PUBLIC, api_metrics, 0, "metrics"},
+    {"GET", "/.well-known/jwks.json", PERM_PUBLIC, api_jwks, 0, "jwks"},
+
+    /* identity and tokens */
+    {"GET", "/enterprise/aispm/me", PERM_SELF, api_whoami, 0, "api_me"},
+    {"GET", "/enterprise/aispm/tokens", PERM_TOKENS_MANAGE, api_tokens_list, 0, "api_tokens_list"},
+    {"POST", "/enterprise/aispm/tokens", PERM_TOKENS_MANAGE, api_tokens_create, 0, "api_tokens_create"},
+    {"DELETE", "/enterprise/aispm/tokens/{token_ref}", PERM_TOKENS_MANAGE, api_tokens_revoke, 0, "api_tokens_revoke"},
+
+    /* evidence */
+    {"GET", "/enterprise/aispm/audit/events", PERM_AUDIT_READ, api_audit_events, 0, "api_audit_events"},
+    {"GET", "/enterprise/aispm/audit/verify", PERM_AUDIT_READ, api_audit_verify, 0, "api_audit_verify"},
+
+    /* catalog */
+    {"GET", "/enterprise/aispm/reports/catalog", PERM_CATALOG_READ, api_catalog_get, 0, "api_catalog"},
+    {"PUT", "/enterprise/aispm/reports/catalog/{report_id}", PERM_CATALOG_MANAGE, api_catalog_set, 0,
+     "api_catalog_set"},
+    {"GET", "/enterprise/aispm/reports/delivery-contract", PERM_CATALOG_READ, api_delivery_contract, 0,
+     "api_delivery_contract"},
+
+    /* setup wizard */
+    {"GET", "/enterprise/aispm/reports/setup", PERM_SETTINGS_READ, api_setup_get, 0, "api_setup"},
+    {"PUT", "/enterprise/aispm/reports/setup/steps/{step_id}", PERM_SETTINGS_WRITE, api_setup_step_put, 0,
+     "api_setup_step"},
+    {"GET", "/enterprise/aispm/reports/setup/contract", PERM_SETTINGS_READ, api_setup_contract, 0,
+     "api_setup_contract"},
+
+    /* portal */
+    {"GET", "/", PERM_PUBLIC, portal_root, P, "root"},
+    {"GET", "/portal/login", PERM_PUBLIC, portal_login_get, P, "portal_login"},
+    {"POST", "/portal/login", PERM_PUBLIC, portal_login_post, P | ROUTE_NO_CSRF, "portal_login_post"},
+    {"POST", "/portal/logout", PERM_SELF, portal_logout, P, "portal_logout"},
+    {"GET", "/portal/", PERM_SELF, portal_home, P, "portal_home"},
+    {"GET", "/portal/catalog", PERM_CATALOG_READ, portal_catalog, P, "portal_catalog"},
+    {"POST", "/portal/catalog/{report_id}", PERM_CATALOG_MANAGE, portal_catalog_toggle, P, "portal_catalog_toggle"},
+    {"GET", "/portal/setup", PERM_SETTINGS_WRITE, portal_setup, P, "portal_setup"},
+    {"GET", "/portal/setup/{step_id}", PERM_SETTINGS_WRITE, portal_setup_step_get, P, "portal_setup_step"},
+    {"POST", "/portal/setup/{step_id}", PERM_SETTINGS_WRITE, portal_setup_step_post, P, "portal_setup_step_post"},
+    {"GET", "/portal/tokens", PERM_TOKENS_MANAGE, portal_tokens, P, "portal_tokens"},
+    {"POST", "/portal/tokens", PERM_TOKENS_MANAGE, portal_tokens_create, P, "portal_tokens_create"},
+    {"POST", "/portal/tokens/{token_ref}/revoke", PERM_TOKENS_MANAGE, portal_tokens_revoke, P,
+     "portal_tokens_revoke"},
+    {"GET", "/portal/audit", PERM_AUDIT_READ, portal_audit, P, "portal_audit"},
+    {0, 0, PERM_NONE, 0, 0, 0},
+};
