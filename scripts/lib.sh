@@ -18,8 +18,8 @@
 # Processes are started in their own session (so a Ctrl-C or a closed terminal
 # does not reach them) and found again through their pid files, so scripts/up
 # and scripts/down may run from different shells. A pid file only counts when
-# its process is alive *and* its command line names this STATE, so a stale file
-# whose pid was reused never makes us signal a stranger.
+# its process is alive *and* its command line (or environment) names this
+# STATE, so a stale file whose pid was reused never makes us signal a stranger.
 #
 # Functions print what went wrong (with the tail of the relevant log) and
 # return non-zero; they do not exit. Callers run with `set -euo pipefail`.

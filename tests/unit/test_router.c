@@ -4,6 +4,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -118,6 +120,35 @@ static void test_rbac_matrix(void **state) {
     assert_true(rbac_role_can_use_scope("auditor", SCOPE_REPORTS_READ));
 }
 
+/* docs/rbac.md must show the matrix the code enforces */
+typedef struct {
+    char *doc;
+    int missing;
+} doc_ctx;
+static void check_line(const char *line, void *ctx) {
+    doc_ctx *d = ctx;
+    if (!strstr(d->doc, line)) {
+        print_error("docs/rbac.md lacks: %s\n", line);
+        d->missing++;
+    }
+}
+static void test_rbac_doc_in_sync(void **state) {
+    (void)state;
+    const char *src = getenv("AISPM_SOURCE_DIR");
+    assert_non_null(src);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/docs/rbac.md", src);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    static char doc[65536];
+    size_t n = fread(doc, 1, sizeof doc - 1, f);
+    fclose(f);
+    doc[n] = 0;
+    doc_ctx d = {doc, 0};
+    rbac_matrix_markdown(check_line, &d);
+    assert_int_equal(d.missing, 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_match_static_and_params),
@@ -125,6 +156,7 @@ int main(void) {
         cmocka_unit_test(test_route_without_permission_refused),
         cmocka_unit_test(test_application_table_is_valid),
         cmocka_unit_test(test_rbac_matrix),
+        cmocka_unit_test(test_rbac_doc_in_sync),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
