@@ -24,7 +24,8 @@ static bool safe_next(const char *next) {
 
 void portal_root(req_t *r) { resp_redirect(r, r->actor.kind == ACTOR_SESSION ? "/portal/" : "/portal/login"); }
 
-static void render_login(req_t *r, int status, const char *error, const char *email, const char *next) {
+static void render_login(req_t *r, int status, const char *error, const char *notice, const char *email,
+                         const char *next) {
     uint8_t raw[24];
     char tok[40];
     random_bytes(raw, sizeof raw);
@@ -33,6 +34,7 @@ static void render_login(req_t *r, int status, const char *error, const char *em
     json_object *d = json_object_new_object();
     json_object_object_add(d, "login_csrf", json_object_new_string(tok));
     if (error) json_object_object_add(d, "error", json_object_new_string(error));
+    if (notice) json_object_object_add(d, "notice", json_object_new_string(notice));
     json_object_object_add(d, "email", json_object_new_string(email ? email : ""));
     json_object_object_add(d, "next", json_object_new_string(next && safe_next(next) ? next : "/portal/"));
     resp_page(r, status, "login", "Sign in", d);
@@ -45,7 +47,9 @@ void portal_login_get(req_t *r) {
         resp_redirect(r, safe_next(next) ? next : "/portal/");
         return;
     }
-    render_login(r, 200, NULL, NULL, next);
+    char flag[4];
+    render_login(r, 200, NULL, req_query(r, "signed_out", flag, sizeof flag) ? "You have been signed out." : NULL,
+                 NULL, next);
 }
 
 void portal_login_post(req_t *r) {
@@ -58,17 +62,17 @@ void portal_login_post(req_t *r) {
                   strlen(cookie_tok) == 32 && ct_equal(form_tok, cookie_tok, 32);
     if (!req_is_form(r) || !tok_ok) {
         memset(password, 0, sizeof password);
-        render_login(r, 403, "Your sign-in form expired. Please try again.", email, next);
+        render_login(r, 403, "Your sign-in form expired. Please try again.", NULL, email, next);
         return;
     }
     int rc = auth_login(r, email, password);
     memset(password, 0, sizeof password);
     if (rc == AISPM_ETOOMANY) {
-        render_login(r, 429, "Too many failed attempts. Wait a few minutes and try again.", email, next);
+        render_login(r, 429, "Too many failed attempts. Wait a few minutes and try again.", NULL, email, next);
         return;
     }
     if (rc == AISPM_EUNAUTH) {
-        render_login(r, 401, "The email address or password is not correct.", email, next);
+        render_login(r, 401, "The email address or password is not correct.", NULL, email, next);
         return;
     }
     if (rc) {
@@ -108,9 +112,8 @@ static json_object *recent_events(req_t *r, int limit) {
             json_object_object_add(o, "actor_role", json_object_get(v));
         json_object_object_add(o, "seq", db_res_isnull(res, 1) ? NULL : json_object_new_int64(db_res_int(res, 1)));
         json_object_object_add(o, "digest", db_res_isnull(res, 2) ? NULL : json_object_new_string(db_res_str(res, 2)));
-        json_object_object_add(o, "failed", json_object_new_boolean(strcmp(json_object_get_string(
-                                                                                json_object_object_get(o, "outcome")),
-                                                                            "success") != 0));
+        const char *outcome = json_object_get_string(json_object_object_get(o, "outcome"));
+        json_object_object_add(o, "failed", json_object_new_boolean(!outcome || strcmp(outcome, "success") != 0));
         json_object_array_add(arr, o);
         json_object_put(ev);
     }

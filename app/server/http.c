@@ -186,8 +186,14 @@ void resp_cookie(req_t *r, const char *name, const char *value, long max_age) {
     resp_header(r, "Set-Cookie", line);
 }
 
-static const char *status_title(int status) {
+const char *http_reason(int status) {
     switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 303: return "See Other";
+    case 304: return "Not Modified";
     case 400: return "Bad Request";
     case 401: return "Unauthorized";
     case 403: return "Forbidden";
@@ -200,7 +206,8 @@ static const char *status_title(int status) {
     case 422: return "Unprocessable Content";
     case 429: return "Too Many Requests";
     case 503: return "Service Unavailable";
-    default: return status >= 500 ? "Internal Server Error" : "Error";
+    case 500: return "Internal Server Error";
+    default: return status >= 500 ? "Server Error" : "Error";
     }
 }
 
@@ -213,14 +220,14 @@ void resp_problem(req_t *r, int status, const char *code, const char *detail, js
         json_object_object_add(d, "detail", json_object_new_string(detail ? detail : ""));
         json_object_object_add(d, "request_id", json_object_new_string(r->request_id));
         if (errors) json_object_object_add(d, "errors", errors);
-        resp_page(r, status, "error", status_title(status), d);
+        resp_page(r, status, "error", http_reason(status), d);
         return;
     }
     json_object *p = json_object_new_object();
     char type[128];
     snprintf(type, sizeof type, "https://aispm.example/problems/%s", code);
     json_object_object_add(p, "type", json_object_new_string(type));
-    json_object_object_add(p, "title", json_object_new_string(status_title(status)));
+    json_object_object_add(p, "title", json_object_new_string(http_reason(status)));
     json_object_object_add(p, "status", json_object_new_int(status));
     json_object_object_add(p, "code", json_object_new_string(code));
     if (detail) json_object_object_add(p, "detail", json_object_new_string(detail));

@@ -108,6 +108,7 @@ bool req_wants_html(const req_t *r);
 bool req_json_body(req_t *r, json_object **out);
 
 /* ---- response helpers ---- */
+const char *http_reason(int status); /* RFC 9110 reason phrase */
 void resp_header(req_t *r, const char *name, const char *value);
 void resp_json(req_t *r, int status, json_object *body); /* takes ownership */
 void resp_html(req_t *r, int status, const char *html, size_t len);

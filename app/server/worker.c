@@ -50,10 +50,9 @@ static const char *param(FCGX_Request *fx, const char *name) { return FCGX_GetPa
 
 static void write_response(req_t *r) {
     FCGX_Stream *o = r->fx->out;
-    const char *reason = r->status == 200 ? "OK" : "";
     char line[96];
     /* libfcgi's FCGX_FPrintF lacks C99 length modifiers: format here */
-    snprintf(line, sizeof line, "Status: %d %s\r\n", r->status, reason);
+    snprintf(line, sizeof line, "Status: %d %s\r\n", r->status, http_reason(r->status));
     FCGX_PutS(line, o);
     if (!strstr(buf_cstr(&r->headers), "Cache-Control:")) FCGX_PutS("Cache-Control: no-store\r\n", o);
     if (r->headers.len) FCGX_PutStr(r->headers.data, (int)r->headers.len, o);

@@ -1,0 +1,539 @@
+/*
+ * evidence_bench.c — evidence appends per second for one busy tenant, with the
+ * hash chain kept, against plain single-row INSERTs into the same MariaDB
+ * (see bench/README.md; bench/evidence.sh runs it against a local stack).
+ *
+ *   evidence_bench -c STATE/aispm.conf [--writers W] [--seconds T]
+ *                  [--plain-table DB.TABLE] [--batch N] [--seq-idle-ms MS]
+ *                  [--lag-timeout S]
+ *
+ * Phase 1, chain: the master creates a fresh tenant row as the application
+ * user and forks W writers and one sequencer, each with its own connection
+ * (db_connect with the app's configuration). Writers loop for T seconds on
+ *     db_begin; evidence_append(one small event); db_commit
+ * which is what every state-changing request of the app does besides its own
+ * change. The sequencer loops evidence_link_pending(tenant, N) and sleeps
+ * --seq-idle-ms (default 100, as the app's job worker does) whenever a round
+ * linked fewer than N events. When the writers are done the master measures
+ * the link lag: the time until no event of the tenant is left in
+ * chain_pending. Then evidence_verify() must report the chain ok and holding
+ * exactly the events appended.
+ *
+ * Phase 2, plain: the same W writers loop for T seconds on one autocommit
+ *     INSERT INTO DB.TABLE (tenant_id, body) VALUES (?, ?)
+ * with a body copied from one of the events of phase 1 (same size, same
+ * bytes). DB.TABLE (default aispm_bench.bench_plain) must exist and the
+ * application user must hold INSERT on it; bench/evidence.sh creates it.
+ *
+ * Every measured process runs against the same MariaDB, the same way, so the
+ * ratio appends/plain says what the chain costs over a bare INSERT. A running
+ * `aispm serve` on the same database links the bench tenant too (its job
+ * worker links every tenant); the named lock in evidence_link_pending makes
+ * the two sequencers take turns, and the output says who linked how much.
+ *
+ * Exit status: 0 when both phases ran and the chain verified (whether or not
+ * the ratio met its goal), 1 on any failure, 2 on bad usage.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "audit/evidence.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "core/ref.h"
+#include "db/db.h"
+
+#define MAX_WRITERS 64
+#define HIST_BUCKETS 20000 /* latency histogram: 10 us buckets up to 200 ms */
+#define HIST_US 10
+#define RATIO_GOAL 0.5
+
+struct options {
+    const char *config;
+    int writers;
+    int seconds;
+    const char *plain_table;
+    int batch;
+    int seq_idle_ms;
+    int lag_timeout_s;
+};
+
+/* One writer's results, written by the writer, read by the master after it
+ * exited. */
+struct writer_stat {
+    long long ops;
+    long long errors;
+    long long end_ns; /* CLOCK_MONOTONIC at the end of its last operation */
+    long long max_us;
+    long long hist[HIST_BUCKETS + 1]; /* last bucket: everything slower */
+};
+
+/* Shared between the master and its children (MAP_SHARED, anonymous). */
+struct shared {
+    int ready;               /* children connected and waiting (atomic) */
+    int stop_sequencer;      /* master -> sequencer */
+    long long go_ns;         /* CLOCK_MONOTONIC when the phase started */
+    long long seq_linked;    /* events linked by the bench sequencer */
+    long long seq_rounds;
+    long long seq_errors;
+    struct writer_stat w[MAX_WRITERS];
+};
+
+static struct options opt;
+static config_t cfg;
+static struct shared *shm;
+static long long tenant_id;
+static char tenant_ref[REF_MAX];
+static char plain_sql[256];   /* built once: db.c caches statements by pointer */
+static char *plain_body;      /* copy of one phase-1 event body */
+static size_t plain_body_len;
+
+static long long mono_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void sleep_ms(int ms) {
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+static void usage(FILE *out) {
+    fprintf(out, "usage: evidence_bench -c CONFIG [--writers W] [--seconds T] [--plain-table DB.TABLE]\n"
+                 "                      [--batch N] [--seq-idle-ms MS] [--lag-timeout S]\n");
+}
+
+static int parse_int(const char *s, int lo, int hi, int *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || *end || v < lo || v > hi) return -1;
+    *out = (int)v;
+    return 0;
+}
+
+static int ident_ok(const char *s, size_t n) {
+    if (n == 0 || n > 64) return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_')) return 0;
+    }
+    return 1;
+}
+
+static int parse_options(int argc, char **argv) {
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},      {"writers", required_argument, NULL, 'w'},
+        {"seconds", required_argument, NULL, 't'},     {"plain-table", required_argument, NULL, 'p'},
+        {"batch", required_argument, NULL, 'b'},       {"seq-idle-ms", required_argument, NULL, 'i'},
+        {"lag-timeout", required_argument, NULL, 'l'}, {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int c, bad = 0;
+    opt.writers = 8;
+    opt.seconds = 10;
+    opt.plain_table = "aispm_bench.bench_plain";
+    opt.batch = 1000;
+    opt.seq_idle_ms = 100;
+    opt.lag_timeout_s = 120;
+    while ((c = getopt_long(argc, argv, "c:", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'c': opt.config = optarg; break;
+        case 'w': bad |= parse_int(optarg, 1, MAX_WRITERS, &opt.writers); break;
+        case 't': bad |= parse_int(optarg, 1, 3600, &opt.seconds); break;
+        case 'p': opt.plain_table = optarg; break;
+        case 'b': bad |= parse_int(optarg, 1, 100000, &opt.batch); break;
+        case 'i': bad |= parse_int(optarg, 0, 10000, &opt.seq_idle_ms); break;
+        case 'l': bad |= parse_int(optarg, 1, 3600, &opt.lag_timeout_s); break;
+        case 'h': usage(stdout); exit(0);
+        default: usage(stderr); return -1;
+        }
+    }
+    if (bad || optind != argc || !opt.config) {
+        usage(stderr);
+        return -1;
+    }
+    const char *dot = strchr(opt.plain_table, '.');
+    if (!dot || !ident_ok(opt.plain_table, (size_t)(dot - opt.plain_table)) || !ident_ok(dot + 1, strlen(dot + 1))) {
+        fprintf(stderr, "evidence_bench: --plain-table must be DB.TABLE (letters, digits, _)\n");
+        return -1;
+    }
+    snprintf(plain_sql, sizeof plain_sql, "INSERT INTO `%.*s`.`%s` (tenant_id, body) VALUES (?, ?)",
+             (int)(dot - opt.plain_table), opt.plain_table, dot + 1);
+    return 0;
+}
+
+static int connect_app(db_t **db) {
+    if (db_connect(&cfg, false, true, db) != 0) {
+        fprintf(stderr, "evidence_bench: cannot connect to MariaDB as %s\n", cfg.db_user);
+        return -1;
+    }
+    return 0;
+}
+
+/* A fresh tenant per run: its chain starts empty and holds only this run. */
+static int create_tenant(db_t *db) {
+    char ulid[ULID_LEN + 1], slug[64], name[96];
+    uint64_t id = 0;
+    if (ref_new("tenant", tenant_ref) || ulid_new(ulid)) return -1;
+    snprintf(slug, sizeof slug, "bench-evidence-%s", ulid);
+    for (char *p = slug; *p; p++)
+        if (*p >= 'A' && *p <= 'Z') *p = (char)(*p + 32);
+    snprintf(name, sizeof name, "Evidence benchmark %s", ulid);
+    if (db_exec(db, "INSERT INTO tenants (ref, slug, name) VALUES (?, ?, ?)",
+                DB_ARGS(DBS(tenant_ref), DBS(slug), DBS(name)), NULL, &id) != 0) {
+        fprintf(stderr, "evidence_bench: cannot create the bench tenant: %s\n", db_error(db));
+        return -1;
+    }
+    tenant_id = (long long)id;
+    return 0;
+}
+
+/* --- children ---------------------------------------------------------------- */
+
+/* Connected and counted as ready; returns once the master says go. */
+static void wait_for_go(int go_fd) {
+    char c;
+    __atomic_add_fetch(&shm->ready, 1, __ATOMIC_SEQ_CST);
+    while (read(go_fd, &c, 1) < 0 && errno == EINTR) {
+    }
+    close(go_fd);
+}
+
+static void record(struct writer_stat *ws, long long t0, long long t1) {
+    long long us = (t1 - t0) / 1000;
+    long long b = us / HIST_US;
+    ws->hist[b < HIST_BUCKETS ? b : HIST_BUCKETS]++;
+    if (us > ws->max_us) ws->max_us = us;
+}
+
+static int one_append(db_t *db, long long n) {
+    json_object *d = json_object_new_object();
+    json_object_object_add(d, "report_id", json_object_new_string("executive_risk_brief"));
+    json_object_object_add(d, "enabled", json_object_new_boolean(1));
+    json_object_object_add(d, "n", json_object_new_int64(n));
+    evidence_event_t ev = {
+        .tenant_id = tenant_id,
+        .tenant_ref = tenant_ref,
+        .actor_ref = "system:bench",
+        .actor_role = "platform_operator",
+        .action = "bench.append",
+        .object_ref = "report:executive_risk_brief",
+        .outcome = "success",
+        .request_id = "bench-evidence",
+        .details = d,
+    };
+    int rc = db_begin(db);
+    if (!rc) rc = evidence_append(db, &ev, NULL);
+    if (!rc)
+        rc = db_commit(db);
+    else
+        db_rollback(db);
+    json_object_put(d);
+    return rc;
+}
+
+static int one_plain(db_t *db) {
+    return db_exec(db, plain_sql, DB_ARGS(DBI(tenant_id), DBSN(plain_body, plain_body_len)), NULL, NULL);
+}
+
+static int writer_main(int index, int plain, int go_fd) {
+    struct writer_stat *ws = &shm->w[index];
+    db_t *db;
+    if (connect_app(&db)) return 1;
+    wait_for_go(go_fd);
+    long long deadline = shm->go_ns + (long long)opt.seconds * 1000000000LL;
+    long long t = mono_ns();
+    while (t < deadline) {
+        int rc = plain ? one_plain(db) : one_append(db, ws->ops);
+        long long t1 = mono_ns();
+        if (rc) {
+            if (++ws->errors > 1000) break;
+            if (ws->errors <= 3)
+                fprintf(stderr, "evidence_bench: writer %d: %s failed: %s\n", index, plain ? "insert" : "append",
+                        db_error(db));
+        } else {
+            ws->ops++;
+            record(ws, t, t1);
+        }
+        t = t1;
+    }
+    ws->end_ns = mono_ns();
+    db_close(db);
+    return ws->errors > 1000 ? 1 : 0;
+}
+
+static int sequencer_main(int go_fd) {
+    db_t *db;
+    if (connect_app(&db)) return 1;
+    wait_for_go(go_fd);
+    while (!__atomic_load_n(&shm->stop_sequencer, __ATOMIC_SEQ_CST)) {
+        int n = 0;
+        if (evidence_link_pending(db, tenant_id, opt.batch, &n) != 0) {
+            shm->seq_errors++;
+            sleep_ms(10);
+            continue;
+        }
+        shm->seq_linked += n;
+        shm->seq_rounds++;
+        if (n < opt.batch && opt.seq_idle_ms) sleep_ms(opt.seq_idle_ms);
+    }
+    db_close(db);
+    return 0;
+}
+
+/* --- master ------------------------------------------------------------------ */
+
+struct phase {
+    pid_t writers[MAX_WRITERS];
+    pid_t sequencer;
+    long long ops, errors, end_ns;
+    double seconds;
+    double p50_ms, p99_ms, max_ms;
+    int failed;
+};
+
+static pid_t spawn(int role, int index, int plain, int go_pipe[2]) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(go_pipe[1]);
+        signal(SIGPIPE, SIG_IGN);
+        _exit(role ? sequencer_main(go_pipe[0]) : writer_main(index, plain, go_pipe[0]));
+    }
+    if (pid < 0) fprintf(stderr, "evidence_bench: fork: %s\n", strerror(errno));
+    return pid;
+}
+
+static double percentile_ms(const long long *hist, long long total, double q) {
+    long long want = (long long)(q * (double)total + 0.5), seen = 0;
+    if (want < 1) want = 1;
+    for (int b = 0; b <= HIST_BUCKETS; b++) {
+        seen += hist[b];
+        if (seen >= want) return (double)((b + 1) * HIST_US) / 1000.0;
+    }
+    return (double)(HIST_BUCKETS * HIST_US) / 1000.0;
+}
+
+static void kill_all(struct phase *ph) {
+    for (int i = 0; i < opt.writers; i++)
+        if (ph->writers[i] > 0) kill(ph->writers[i], SIGKILL);
+    if (ph->sequencer > 0) kill(ph->sequencer, SIGKILL);
+}
+
+/* Forks the writers (and, for the chain phase, the sequencer), waits until
+ * all are connected, starts them together and waits for the writers. The
+ * sequencer keeps running; the caller stops it. */
+static int run_phase(int plain, struct phase *ph) {
+    int go_pipe[2];
+    memset(ph, 0, sizeof *ph);
+    memset(shm, 0, sizeof *shm);
+    if (pipe(go_pipe) != 0) return -1;
+    int children = opt.writers + (plain ? 0 : 1);
+    for (int i = 0; i < opt.writers; i++)
+        if ((ph->writers[i] = spawn(0, i, plain, go_pipe)) < 0) goto fail;
+    if (!plain && (ph->sequencer = spawn(1, 0, 0, go_pipe)) < 0) goto fail;
+    close(go_pipe[0]);
+    go_pipe[0] = -1;
+
+    long long wait_until = mono_ns() + 30 * 1000000000LL;
+    while (__atomic_load_n(&shm->ready, __ATOMIC_SEQ_CST) < children) {
+        int status;
+        pid_t dead = waitpid(-1, &status, WNOHANG);
+        if (dead > 0 || mono_ns() > wait_until) {
+            fprintf(stderr, "evidence_bench: a child %s before the start\n", dead > 0 ? "exited" : "hung");
+            goto fail;
+        }
+        sleep_ms(5);
+    }
+    shm->go_ns = mono_ns();
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    close(go_pipe[1]); /* EOF: everyone starts */
+    go_pipe[1] = -1;
+
+    for (int i = 0; i < opt.writers; i++) {
+        int status;
+        while (waitpid(ph->writers[i], &status, 0) < 0 && errno == EINTR) {
+        }
+        ph->writers[i] = 0;
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) ph->failed = 1;
+    }
+
+    static long long hist[HIST_BUCKETS + 1];
+    memset(hist, 0, sizeof hist);
+    long long max_us = 0;
+    for (int i = 0; i < opt.writers; i++) {
+        struct writer_stat *ws = &shm->w[i];
+        ph->ops += ws->ops;
+        ph->errors += ws->errors;
+        if (ws->end_ns > ph->end_ns) ph->end_ns = ws->end_ns;
+        if (ws->max_us > max_us) max_us = ws->max_us;
+        for (int b = 0; b <= HIST_BUCKETS; b++) hist[b] += ws->hist[b];
+    }
+    ph->seconds = (double)(ph->end_ns - shm->go_ns) / 1e9;
+    ph->p50_ms = percentile_ms(hist, ph->ops, 0.50);
+    ph->p99_ms = percentile_ms(hist, ph->ops, 0.99);
+    ph->max_ms = (double)max_us / 1000.0;
+    return 0;
+fail:
+    if (go_pipe[0] >= 0) close(go_pipe[0]);
+    if (go_pipe[1] >= 0) close(go_pipe[1]);
+    kill_all(ph);
+    while (waitpid(-1, NULL, 0) > 0) {
+    }
+    return -1;
+}
+
+static void stop_sequencer(struct phase *ph) {
+    if (ph->sequencer <= 0) return;
+    __atomic_store_n(&shm->stop_sequencer, 1, __ATOMIC_SEQ_CST);
+    for (int i = 0; i < 200; i++) { /* a round is short; 10 s is plenty */
+        if (waitpid(ph->sequencer, NULL, WNOHANG) == ph->sequencer) {
+            ph->sequencer = 0;
+            return;
+        }
+        sleep_ms(50);
+    }
+    kill(ph->sequencer, SIGKILL);
+    waitpid(ph->sequencer, NULL, 0);
+    ph->sequencer = 0;
+}
+
+static long long count_pending(db_t *db) {
+    db_res_t *res;
+    if (db_query(db, "SELECT COUNT(*) FROM chain_pending WHERE tenant_id = ?", DB_ARGS(DBI(tenant_id)), &res))
+        return -1;
+    long long n = db_res_next(res) ? db_res_int(res, 0) : -1;
+    db_res_free(res);
+    return n;
+}
+
+static int load_sample_body(db_t *db, double *avg_len) {
+    db_res_t *res;
+    if (db_query(db,
+                 "SELECT body, (SELECT AVG(LENGTH(body)) FROM evidence_events WHERE tenant_id = ?) "
+                 "FROM evidence_events WHERE tenant_id = ? ORDER BY id LIMIT 1",
+                 DB_ARGS(DBI(tenant_id), DBI(tenant_id)), &res))
+        return -1;
+    int rc = -1;
+    if (db_res_next(res)) {
+        plain_body_len = db_res_len(res, 0);
+        plain_body = malloc(plain_body_len + 1);
+        if (plain_body) {
+            memcpy(plain_body, db_res_str(res, 0), plain_body_len + 1);
+            *avg_len = strtod(db_res_str(res, 1), NULL);
+            rc = 0;
+        }
+    }
+    db_res_free(res);
+    return rc;
+}
+
+static void print_phase(const char *label, const char *what, const struct phase *ph) {
+    printf("%-6s %-8s %9lld in %6.2f s = %9.1f /s   latency p50 %.2f ms, p99 %.2f ms, max %.1f ms; errors %lld\n",
+           label, what, ph->ops, ph->seconds, ph->seconds > 0 ? (double)ph->ops / ph->seconds : 0.0, ph->p50_ms,
+           ph->p99_ms, ph->max_ms, ph->errors);
+}
+
+int main(int argc, char **argv) {
+    char err[512];
+    struct phase chain, plain;
+    db_t *db = NULL;
+    int rc = 1;
+
+    if (parse_options(argc, argv) != 0) return 2;
+    if (config_load(opt.config, &cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "evidence_bench: %s\n", err);
+        return 1;
+    }
+    log_set_proc("evidence_bench");
+    log_set_level(LOG_WARN);
+    shm = mmap(NULL, sizeof *shm, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (shm == MAP_FAILED) {
+        fprintf(stderr, "evidence_bench: mmap: %s\n", strerror(errno));
+        return 1;
+    }
+
+    if (connect_app(&db) || create_tenant(db)) goto out;
+    db_close(db); /* children open their own connections */
+    db = NULL;
+    printf("evidence_bench: tenant %s (id %lld); %d writers, %d s per phase; sequencer batch %d, idle %d ms\n",
+           tenant_ref, tenant_id, opt.writers, opt.seconds, opt.batch, opt.seq_idle_ms);
+    fflush(stdout);
+
+    /* Phase 1: appends with the chain kept. */
+    if (run_phase(0, &chain) != 0) goto out;
+    if (connect_app(&db)) {
+        stop_sequencer(&chain);
+        goto out;
+    }
+    long long backlog = count_pending(db), left = backlog;
+    long long linked_ns = mono_ns(), give_up = chain.end_ns + (long long)opt.lag_timeout_s * 1000000000LL;
+    while (left != 0 && linked_ns < give_up) {
+        sleep_ms(2);
+        left = count_pending(db);
+        linked_ns = mono_ns();
+    }
+    stop_sequencer(&chain);
+    double lag_s = (double)(linked_ns - chain.end_ns) / 1e9;
+    long long by_bench = shm->seq_linked, seq_errors = shm->seq_errors;
+
+    print_phase("chain", "appends", &chain);
+    if (left == 0)
+        printf("       link     backlog at end of writes %lld events; all linked %.3f s after the last commit\n",
+               backlog, lag_s);
+    else
+        printf("       link     NOT all linked %d s after the last commit (%lld of %lld still pending)\n",
+               opt.lag_timeout_s, left, backlog);
+    printf("                linked by the bench sequencer %lld, by another sequencer (the stack's job worker) "
+           "%lld; sequencer errors %lld\n",
+           by_bench, chain.ops - by_bench > 0 ? chain.ops - by_bench : 0, seq_errors);
+
+    evidence_verify_result_t v;
+    int vrc = evidence_verify(db, tenant_id, cfg.evidence_max_link_delay_ms, &v);
+    int verified = vrc == 0 && v.ok && v.events == chain.ops && v.pending == 0;
+    if (vrc != 0)
+        printf("       verify   ERROR (evidence_verify returned %d)\n", vrc);
+    else
+        printf("       verify   %s: %lld events linked (appended %lld), %lld pending, head seq %lld, "
+               "%lld checkpoints%s%s\n",
+               verified ? "ok" : "FAILED", v.events, chain.ops, v.pending, v.head_seq, v.checkpoints,
+               v.ok ? "" : "; ", v.ok ? "" : v.message);
+    fflush(stdout);
+
+    /* Phase 2: plain INSERTs of a body of the same size. */
+    double avg_len = 0;
+    if (load_sample_body(db, &avg_len) != 0) {
+        fprintf(stderr, "evidence_bench: no event body to copy\n");
+        goto out;
+    }
+    db_close(db);
+    db = NULL;
+    if (run_phase(1, &plain) != 0) goto out;
+    print_phase("plain", "inserts", &plain);
+    printf("                into %s, body %zu bytes (chain events average %.0f)\n", opt.plain_table,
+           plain_body_len, avg_len);
+
+    double a = chain.seconds > 0 ? (double)chain.ops / chain.seconds : 0;
+    double p = plain.seconds > 0 ? (double)plain.ops / plain.seconds : 0;
+    double ratio = p > 0 ? a / p : 0;
+    printf("ratio  appends/plain %.2f (goal >= %.2f): %s\n", ratio, RATIO_GOAL, ratio >= RATIO_GOAL ? "PASS" : "MISS");
+    printf("RESULT appends_per_s=%.1f plain_per_s=%.1f ratio=%.3f link_lag_s=%.3f backlog=%lld verify=%s "
+           "append_p99_ms=%.2f plain_p99_ms=%.2f writers=%d seconds=%d\n",
+           a, p, ratio, left == 0 ? lag_s : -1.0, backlog, verified ? "ok" : "failed", chain.p99_ms, plain.p99_ms,
+           opt.writers, opt.seconds);
+    rc = (verified && left == 0 && !chain.failed && !plain.failed) ? 0 : 1;
+out:
+    if (db) db_close(db);
+    free(plain_body);
+    return rc;
+}
