@@ -84,7 +84,9 @@ static int link_tenant(db_t *db, long long tenant_id, int max_events, int *linke
     db_res_t *res;
     char lockname[64];
     snprintf(lockname, sizeof lockname, "aispm_chain_%lld", tenant_id);
-    int rc = db_query(db, "SELECT GET_LOCK(?, 0)", DB_ARGS(DBS(lockname)), &res);
+    /* named locks are server-wide: qualify by database so stacks sharing a
+     * server do not block each other */
+    int rc = db_query(db, "SELECT GET_LOCK(CONCAT(DATABASE(), '.', ?), 0)", DB_ARGS(DBS(lockname)), &res);
     if (rc) return rc;
     int got = db_res_next(res) ? (int)db_res_int(res, 0) : 0;
     db_res_free(res);
@@ -132,9 +134,11 @@ static int link_tenant(db_t *db, long long tenant_id, int max_events, int *linke
         db_rollback(db);
     else
         rc = db_commit(db);
-    if (db_query(db, "SELECT RELEASE_LOCK(?)", DB_ARGS(DBS(lockname)), &res) == 0) db_res_free(res);
+    if (db_query(db, "SELECT RELEASE_LOCK(CONCAT(DATABASE(), '.', ?))", DB_ARGS(DBS(lockname)), &res) == 0) db_res_free(res);
     if (!rc && linked) *linked += n;
-    return rc;
+    /* a unique-key conflict means another sequencer (e.g. one without the
+     * lock during a rolling upgrade) linked these first: the chain is intact */
+    return rc == AISPM_ECONFLICT ? 0 : rc;
 }
 
 int evidence_link_pending(db_t *db, long long tenant_id, int max_events, int *linked_out) {

@@ -32,6 +32,8 @@ struct db {
     config_t cfg;
     bool admin, with_db;
     int in_tx;
+    unsigned last_errno; /* of the last failed call: survives closing a private statement */
+    char last_error[512];
     stmt_slot cache[STMT_CACHE];
 };
 
@@ -53,6 +55,10 @@ static unsigned long g_db_errors;
 unsigned long db_error_count(void) { return g_db_errors; }
 
 static void db_log_error(db_t *db, const char *what, const char *msg, unsigned no) {
+    if (db) {
+        db->last_errno = no;
+        snprintf(db->last_error, sizeof db->last_error, "%s", msg ? msg : "");
+    }
     g_db_errors++;
     metrics_db_error();
     json_object *f = json_object_new_object();
@@ -60,7 +66,10 @@ static void db_log_error(db_t *db, const char *what, const char *msg, unsigned n
     json_object_object_add(f, "errno", json_object_new_int((int)no));
     json_object_object_add(f, "error", json_object_new_string(msg ? msg : ""));
     log_event(LOG_ERROR, "db_error", f);
-    (void)db;
+}
+static void clear_error(db_t *db) {
+    db->last_errno = 0;
+    db->last_error[0] = 0;
 }
 
 static int db_open(db_t *db) {
@@ -129,8 +138,14 @@ void db_close(db_t *db) {
 }
 
 bool db_ping(db_t *db) { return db->conn && mysql_ping(db->conn) == 0; }
-const char *db_error(db_t *db) { return db->conn ? mysql_error(db->conn) : "not connected"; }
-unsigned db_errno(db_t *db) { return db->conn ? mysql_errno(db->conn) : CR_SERVER_GONE_ERROR; }
+const char *db_error(db_t *db) {
+    if (db->last_errno) return db->last_error;
+    return db->conn ? mysql_error(db->conn) : "not connected";
+}
+unsigned db_errno(db_t *db) {
+    if (db->last_errno) return db->last_errno;
+    return db->conn ? mysql_errno(db->conn) : CR_SERVER_GONE_ERROR;
+}
 
 static bool lost(unsigned no) { return no == CR_SERVER_GONE_ERROR || no == CR_SERVER_LOST; }
 
@@ -142,6 +157,7 @@ static int reconnect(db_t *db) {
 }
 
 static int simple(db_t *db, const char *q) {
+    clear_error(db);
     if (!db->conn && reconnect(db)) return AISPM_EDB;
     if (mysql_query(db->conn, q)) {
         db_log_error(db, q, mysql_error(db->conn), mysql_errno(db->conn));
@@ -223,6 +239,7 @@ static int bind_args(MYSQL_STMT *st, const dbv *args, int n, MYSQL_BIND *b) {
 static int run_stmt(db_t *db, const char *sql, const dbv *args, int nargs, MYSQL_STMT **st_out,
                     stmt_slot **slot_out) {
     for (int attempt = 0; attempt < 2; attempt++) {
+        clear_error(db);
         stmt_slot *slot;
         MYSQL_STMT *st = get_stmt(db, sql, &slot);
         if (!st) {
@@ -240,13 +257,19 @@ static int run_stmt(db_t *db, const char *sql, const dbv *args, int nargs, MYSQL
         }
         if (mysql_stmt_execute(st)) {
             unsigned no = mysql_stmt_errno(st);
+            char msg[512];
+            snprintf(msg, sizeof msg, "%s", mysql_stmt_error(st));
             if (!slot) mysql_stmt_close(st);
             if (attempt == 0 && !db->in_tx && lost(no)) {
                 reconnect(db);
                 continue;
             }
-            if (no == ER_DUP_ENTRY) return AISPM_ECONFLICT;
-            db_log_error(db, "execute", slot ? mysql_stmt_error(st) : "execute failed", no);
+            if (no == ER_DUP_ENTRY) {
+                db->last_errno = no;
+                snprintf(db->last_error, sizeof db->last_error, "%s", msg);
+                return AISPM_ECONFLICT;
+            }
+            db_log_error(db, "execute", msg, no);
             return AISPM_EDB;
         }
         *st_out = st;
@@ -364,6 +387,7 @@ void db_res_free(db_res_t *r) {
 }
 
 int db_exec_script(db_t *db, const char *sql) {
+    clear_error(db);
     if (!db->conn && reconnect(db)) return AISPM_EDB;
     if (mysql_query(db->conn, sql)) {
         db_log_error(db, "script", mysql_error(db->conn), mysql_errno(db->conn));

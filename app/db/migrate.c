@@ -63,10 +63,35 @@ static int grant_app_user(db_t *db, const config_t *cfg, char *err, size_t errle
     int rc = 0;
     for (int h = 0; h < 2 && !rc; h++) {
         buf_reset(&sql);
-        buf_printf(&sql, "CREATE USER IF NOT EXISTS '%s'@'%s' IDENTIFIED BY '%s'; ALTER USER '%s'@'%s' IDENTIFIED BY '%s'; "
-                         "REVOKE ALL PRIVILEGES, GRANT OPTION FROM '%s'@'%s';",
-                   cfg->db_user, hosts[h], pw, cfg->db_user, hosts[h], pw, cfg->db_user, hosts[h]);
+        buf_printf(&sql, "CREATE USER IF NOT EXISTS '%s'@'%s' IDENTIFIED BY '%s'; ALTER USER '%s'@'%s' IDENTIFIED BY '%s';",
+                   cfg->db_user, hosts[h], pw, cfg->db_user, hosts[h], pw);
         rc = db_exec_script(db, sql.data);
+        /* revoke only privileges beyond the intended set: a blanket REVOKE
+         * would briefly deny a running server while migrate re-grants */
+        if (!rc) {
+            char grantee[160];
+            snprintf(grantee, sizeof grantee, "'%s'@'%s'", cfg->db_user, hosts[h]);
+            db_res_t *res;
+            rc = db_query(db,
+                          "SELECT (SELECT COUNT(*) FROM information_schema.user_privileges WHERE grantee = ? "
+                          "        AND privilege_type <> 'USAGE') + "
+                          "(SELECT COUNT(*) FROM information_schema.schema_privileges WHERE grantee = ?) + "
+                          "(SELECT COUNT(*) FROM information_schema.column_privileges WHERE grantee = ?) + "
+                          "(SELECT COUNT(*) FROM information_schema.table_privileges WHERE grantee = ? AND ("
+                          "   privilege_type NOT IN ('SELECT','INSERT','UPDATE','DELETE') OR table_schema <> ? OR "
+                          "   (privilege_type IN ('UPDATE','DELETE') AND (table_name LIKE 'evidence\\_%' OR "
+                          "    table_name IN ('signing_keys','schema_migrations'))) OR "
+                          "   (privilege_type = 'INSERT' AND table_name = 'schema_migrations')))",
+                          DB_ARGS(DBS(grantee), DBS(grantee), DBS(grantee), DBS(grantee), DBS(cfg->db_name)), &res);
+            long long excess = 0;
+            if (!rc && db_res_next(res)) excess = db_res_int(res, 0);
+            if (!rc) db_res_free(res);
+            if (!rc && excess) {
+                buf_reset(&sql);
+                buf_printf(&sql, "REVOKE ALL PRIVILEGES, GRANT OPTION FROM %s", grantee);
+                rc = db_exec_script(db, sql.data);
+            }
+        }
     }
     memset(pw, 0, sizeof pw);
     if (sql.data) memset(sql.data, 0, sql.len);
@@ -83,11 +108,13 @@ static int grant_app_user(db_t *db, const config_t *cfg, char *err, size_t errle
     while (db_res_next(res)) {
         const char *t = db_res_str(res, 0);
         if (!ident_ok(t)) continue;
-        bool evidence = strncmp(t, "evidence_", 9) == 0;
+        /* append-only: evidence_* and the public keys checkpoints verify
+         * against; read-only: the migration record */
+        const char *privs = "SELECT, INSERT, UPDATE, DELETE";
+        if (!strncmp(t, "evidence_", 9) || !strcmp(t, "signing_keys")) privs = "SELECT, INSERT";
+        if (!strcmp(t, "schema_migrations")) privs = "SELECT";
         for (int h = 0; h < 2; h++)
-            buf_printf(&g, "GRANT %s ON `%s`.`%s` TO '%s'@'%s';",
-                       evidence ? "SELECT, INSERT" : "SELECT, INSERT, UPDATE, DELETE", cfg->db_name, t, cfg->db_user,
-                       hosts[h]);
+            buf_printf(&g, "GRANT %s ON `%s`.`%s` TO '%s'@'%s';", privs, cfg->db_name, t, cfg->db_user, hosts[h]);
     }
     db_res_free(res);
     rc = g.len ? db_exec_script(db, g.data) : 0;
