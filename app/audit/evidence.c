@@ -160,6 +160,9 @@ int evidence_link_pending(db_t *db, long long tenant_id, int max_events, int *li
     return rc;
 }
 
+static int walk_chain(db_t *db, long long tenant_id, const char *tulid, long long start_seq,
+                      const char start_digest[65], long long end_seq, evidence_verify_result_t *v);
+
 static int checkpoint_payload(const char *tenant_ref, long long seq, const char *digest, const char *signed_at,
                               const char *kid, const char *alg, buf_t *out) {
     json_object *o = json_object_new_object();
@@ -196,7 +199,11 @@ int evidence_checkpoint(db_t *db, const signing_key_t *key, long long tenant_id,
     if (rc) return rc;
     db_res_t *res;
     rc = db_query(db,
-                  "SELECT t.id, t.ref, h.seq, h.digest FROM tenants t "
+                  "SELECT t.id, t.ref, h.seq, h.digest, "
+                  "  COALESCE((SELECT c.seq FROM evidence_checkpoints c WHERE c.tenant_id = t.id "
+                  "            ORDER BY c.seq DESC LIMIT 1), 0), "
+                  "  (SELECT c.digest FROM evidence_checkpoints c WHERE c.tenant_id = t.id "
+                  "   ORDER BY c.seq DESC LIMIT 1) FROM tenants t "
                   "JOIN evidence_links h ON h.tenant_id = t.id AND h.seq = "
                   "  (SELECT MAX(seq) FROM evidence_links WHERE tenant_id = t.id) "
                   "WHERE (? = 0 OR t.id = ?) AND h.seq > COALESCE("
@@ -209,11 +216,41 @@ int evidence_checkpoint(db_t *db, const signing_key_t *key, long long tenant_id,
     char signed_at[RFC3339_MAX], sqlts[RFC3339_MAX];
     rfc3339_format(now, 1, signed_at);
     sql_datetime_format(now, sqlts);
+    typedef struct {
+        long long tid, seq, cp_seq;
+        char ref[REF_MAX], digest[65], cp_digest[65];
+    } head_t;
+    head_t *heads = NULL;
+    size_t nheads = 0;
     while (db_res_next(res)) {
-        long long tid = db_res_int(res, 0), seq = db_res_int(res, 2);
+        heads = xrealloc(heads, (nheads + 1) * sizeof *heads);
+        head_t *h = &heads[nheads++];
+        h->tid = db_res_int(res, 0);
+        h->seq = db_res_int(res, 2);
+        h->cp_seq = db_res_int(res, 4);
+        snprintf(h->ref, sizeof h->ref, "%s", db_res_str(res, 1));
+        snprintf(h->digest, sizeof h->digest, "%s", db_res_str(res, 3));
+        snprintf(h->cp_digest, sizeof h->cp_digest, "%s", db_res_isnull(res, 5) ? ZERO_DIGEST : db_res_str(res, 5));
+    }
+    db_res_free(res);
+    for (size_t i = 0; i < nheads; i++) {
+        head_t *h = &heads[i];
+        long long tid = h->tid, seq = h->seq;
+        /* never sign over a chain that does not verify since the last checkpoint */
+        evidence_verify_result_t v = {.ok = true};
+        const char *tulid = strrchr(h->ref, ':') ? strrchr(h->ref, ':') + 1 : h->ref;
+        int wr = walk_chain(db, tid, tulid, h->cp_seq + 1, h->cp_digest, seq, &v);
+        if (wr || !v.ok || v.head_seq != seq || strcmp(v.head_digest, h->digest) != 0) {
+            json_object *f = json_object_new_object();
+            json_object_object_add(f, "tenant_ref", json_object_new_string(h->ref));
+            json_object_object_add(f, "problem", json_object_new_string(v.ok ? "walk_failed" : v.problem));
+            json_object_object_add(f, "seq", json_object_new_int64(v.bad_seq));
+            log_event(LOG_ERROR, "checkpoint_refused", f);
+            rc = AISPM_ECRYPTO;
+            continue;
+        }
         buf_t payload = BUF_INIT, sig = BUF_INIT;
-        int r2 = checkpoint_payload(db_res_str(res, 1), seq, db_res_str(res, 3), signed_at, key_kid(key),
-                                    key_jws_alg(key), &payload);
+        int r2 = checkpoint_payload(h->ref, seq, h->digest, signed_at, key_kid(key), key_jws_alg(key), &payload);
         if (!r2) r2 = key_sign(key, payload.data, payload.len, &sig);
         if (!r2) {
             char *b64 = xmalloc(b64url_encoded_len(sig.len) + 1);
@@ -221,7 +258,7 @@ int evidence_checkpoint(db_t *db, const signing_key_t *key, long long tenant_id,
             r2 = db_exec(db,
                          "INSERT INTO evidence_checkpoints (tenant_id, seq, digest, signed_at, kid, alg, signature) "
                          "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                         DB_ARGS(DBI(tid), DBI(seq), DBS(db_res_str(res, 3)), DBS(sqlts), DBS(key_kid(key)),
+                         DB_ARGS(DBI(tid), DBI(seq), DBS(h->digest), DBS(sqlts), DBS(key_kid(key)),
                                  DBS(key_jws_alg(key)), DBS(b64)),
                          NULL, NULL);
             free(b64);
@@ -232,7 +269,7 @@ int evidence_checkpoint(db_t *db, const signing_key_t *key, long long tenant_id,
         buf_free(&sig);
         if (r2) rc = r2;
     }
-    db_res_free(res);
+    free(heads);
     if (signed_out) *signed_out = nsigned;
     return rc;
 }
@@ -303,31 +340,23 @@ static int verify_checkpoints(db_t *db, long long tenant_id, const char *tenant_
     return 0;
 }
 
-int evidence_verify(db_t *db, long long tenant_id, int max_link_delay_ms, evidence_verify_result_t *v) {
-    memset(v, 0, sizeof *v);
-    v->ok = true;
+/* walks links start_seq..end_seq (0 = to the head), starting from the digest
+ * of link start_seq-1, recomputing every digest; fills v (events, head_seq,
+ * head_digest, first problem) */
+static int walk_chain(db_t *db, long long tenant_id, const char *tulid, long long start_seq,
+                      const char start_digest[65], long long end_seq, evidence_verify_result_t *v) {
+    int rc;
     db_res_t *res;
-    int rc = db_query(db, "SELECT ref FROM tenants WHERE id = ?", DB_ARGS(DBI(tenant_id)), &res);
-    if (rc) return rc;
-    if (!db_res_next(res)) {
-        db_res_free(res);
-        return AISPM_ENOTFOUND;
-    }
-    char tenant_ref[REF_MAX];
-    snprintf(tenant_ref, sizeof tenant_ref, "%s", db_res_str(res, 0));
-    db_res_free(res);
-    const char *tulid = ulid_of(tenant_ref);
-
     char running[65];
-    memcpy(running, ZERO_DIGEST, 65);
-    long long expect = 1;
+    memcpy(running, start_digest, 65);
+    long long expect = start_seq;
     bool more = true;
     while (more && v->ok) {
         rc = db_query(db,
                       "SELECT l.seq, l.prev_digest, l.digest, e.id, e.tenant_id, e.ulid, e.body "
                       "FROM evidence_links l LEFT JOIN evidence_events e ON e.id = l.event_id "
-                      "WHERE l.tenant_id = ? AND l.seq >= ? ORDER BY l.seq LIMIT 2000",
-                      DB_ARGS(DBI(tenant_id), DBI(expect)), &res);
+                      "WHERE l.tenant_id = ? AND l.seq >= ? AND (? = 0 OR l.seq <= ?) ORDER BY l.seq LIMIT 2000",
+                      DB_ARGS(DBI(tenant_id), DBI(expect), DBI(end_seq), DBI(end_seq)), &res);
         if (rc) return rc;
         int rows = 0;
         while (v->ok && db_res_next(res)) {
@@ -372,9 +401,29 @@ int evidence_verify(db_t *db, long long tenant_id, int max_link_delay_ms, eviden
             expect = seq + 1;
         }
         db_res_free(res);
-        more = rows == 2000;
+        more = rows == 2000 && (end_seq == 0 || expect <= end_seq);
     }
     memcpy(v->head_digest, running, 65);
+    return 0;
+}
+
+int evidence_verify(db_t *db, long long tenant_id, int max_link_delay_ms, evidence_verify_result_t *v) {
+    memset(v, 0, sizeof *v);
+    v->ok = true;
+    db_res_t *res;
+    int rc = db_query(db, "SELECT ref FROM tenants WHERE id = ?", DB_ARGS(DBI(tenant_id)), &res);
+    if (rc) return rc;
+    if (!db_res_next(res)) {
+        db_res_free(res);
+        return AISPM_ENOTFOUND;
+    }
+    char tenant_ref[REF_MAX];
+    snprintf(tenant_ref, sizeof tenant_ref, "%s", db_res_str(res, 0));
+    db_res_free(res);
+    const char *tulid = ulid_of(tenant_ref);
+
+    rc = walk_chain(db, tenant_id, tulid, 1, ZERO_DIGEST, 0, v);
+    if (rc) return rc;
     if (!v->ok) return 0;
 
     /* events that never made it into the chain */
