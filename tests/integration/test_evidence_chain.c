@@ -1157,6 +1157,89 @@ static void test_checkpoint_detects_truncation(void **state) {
     assert_int_equal(v.events, 9);
 }
 
+/* appends events n0..n0+count-1 in ONE transaction, so a sequencer links
+ * them in one batch: the chain head jumps straight to the last of them and no
+ * checkpointer (the server's job worker) can sign a head in between */
+static void append_batch(const it_tenant_t *t, int n0, int count) {
+    assert_int_equal(db_begin(W.app), 0);
+    for (int i = n0; i < n0 + count; i++) {
+        json_object *d = json_object_new_object();
+        json_object_object_add(d, "n", json_object_new_int(i));
+        json_object_object_add(d, "target", json_object_new_string(t->slug));
+        evidence_event_t ev = {.tenant_id = t->id, .tenant_ref = t->ref, .actor_ref = "system",
+                               .actor_role = "integration_test", .action = ACTIONS[i % 5],
+                               .object_ref = t->ref, .outcome = "success", .request_id = "it-request",
+                               .details = d};
+        int rc = evidence_append(W.app, &ev, NULL);
+        json_object_put(d);
+        if (rc) {
+            db_rollback(W.app);
+            fail_msg("evidence_append failed (%d: %s)", rc, db_error(W.app));
+        }
+    }
+    assert_int_equal(db_commit(W.app), 0);
+}
+
+static long long count_checkpoints(long long tid) {
+    return it_query_int(W.app, "SELECT COUNT(*) FROM evidence_checkpoints WHERE tenant_id = ?", DB_ARGS(DBI(tid)));
+}
+
+/* evidence_checkpoint() verifies the segment since the previous checkpoint
+ * and refuses to sign over a tampered one; a tampered event before that
+ * checkpoint is not its business, but evidence_verify still reports it.
+ * (The server's job worker signs a head at most every checkpoint_interval_s
+ * (>= 1 s, 60 s by default) after the last checkpoint, so it cannot sign seq
+ * 10 between the link and the tampering below; it refuses too afterwards.) */
+static void test_checkpoint_refused_over_tampered_chain(void **state) {
+    (void)state;
+    it_tenant_new(W.app, "cp-refused", &C.t);
+    append_batch(&C.t, 0, 6);
+    link_all(W.app, C.t.id);
+    load_chain(C.t.id);
+    assert_int_equal(C.n, 6);
+    checkpoint_head(C.t.id, 6); /* signed by us, or by the server's worker first */
+    assert_int_equal(count_checkpoints(C.t.id), 1);
+    evidence_verify_result_t v;
+    assert_int_equal(verify(C.t.id, &v), 0);
+    if (!v.ok) print_verify("checkpointed chain", &v);
+    assert_true(v.ok);
+    assert_int_equal(v.events, 6);
+    assert_int_equal(v.checkpoints, 1);
+
+    append_batch(&C.t, 6, 4);
+    link_all(W.app, C.t.id);
+    load_chain(C.t.id);
+    assert_int_equal(C.n, 10);
+    assert_int_equal(count_checkpoints(C.t.id), 1);
+
+    /* tamper one event after the checkpoint: no checkpoint over it */
+    drop_triggers();
+    admin_exec("UPDATE evidence_events SET body = REPLACE(body, 'success', 'failure') WHERE id = ?",
+               DB_ARGS(DBI(C.event_id[8])), 1);
+    int n = -1;
+    int rc = evidence_checkpoint(W.app, W.key, C.t.id, 0, &n);
+    assert_int_equal(rc, AISPM_ECRYPTO); /* non-zero: refused */
+    assert_int_equal(n, 0);
+    assert_int_equal(count_checkpoints(C.t.id), 1);
+    assert_int_equal(it_query_int(W.app, "SELECT COUNT(*) FROM evidence_checkpoints WHERE tenant_id = ? AND seq > 6",
+                                  DB_ARGS(DBI(C.t.id))),
+                     0);
+    char ref[EVIDENCE_REF_MAX];
+    event_ref_of(8, ref);
+    expect_problem("altered", 8, ref);
+
+    /* tamper an event before the checkpoint too: verify reports the first */
+    admin_exec("UPDATE evidence_events SET body = REPLACE(body, 'success', 'failure') WHERE id = ?",
+               DB_ARGS(DBI(C.event_id[3])), 1);
+    event_ref_of(3, ref);
+    expect_problem("altered", 3, ref);
+    /* and still nothing is signed */
+    n = -1;
+    assert_int_equal(evidence_checkpoint(W.app, W.key, C.t.id, 0, &n), AISPM_ECRYPTO);
+    assert_int_equal(n, 0);
+    assert_int_equal(count_checkpoints(C.t.id), 1);
+}
+
 /* --- append-only enforcement ------------------------------------------- */
 
 typedef struct {
@@ -1285,6 +1368,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_checkpoint_signature_tampered, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_checkpoint_detects_rewritten_head, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_checkpoint_detects_truncation, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_checkpoint_refused_over_tampered_chain, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_app_user_cannot_rewrite_evidence, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_admin_refused_by_triggers, test_setup, test_teardown),
     };
