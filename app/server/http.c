@@ -96,6 +96,121 @@ bool req_wants_html(const req_t *r) {
                                                             strncmp(r->path, "/enterprise/", 12) != 0);
 }
 
+/* RFC 8259 grammar check of a document json-c has accepted. json-c's strict
+ * mode still takes single-quoted member names, NaN, Infinity, -Infinity,
+ * numbers like "1." and raw control characters inside strings; none of them
+ * is JSON. Iterative; the container stack is bounded by max_depth. */
+static bool json_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+static bool json_string_ok(const char *s, size_t n, size_t *i) {
+    for (++*i; *i < n; ++*i) {
+        unsigned char c = (unsigned char)s[*i];
+        if (c == '"') {
+            ++*i;
+            return true;
+        }
+        if (c < 0x20) return false;
+        if (c != '\\') continue;
+        if (++*i >= n) return false;
+        c = (unsigned char)s[*i];
+        if (c == 'u') {
+            for (int k = 0; k < 4; k++)
+                if (++*i >= n || !isxdigit((unsigned char)s[*i])) return false;
+        } else if (!c || !strchr("\"\\/bfnrt", c)) {
+            return false;
+        }
+    }
+    return false;
+}
+
+static bool json_number_ok(const char *s, size_t n, size_t *i) {
+    size_t j = *i;
+    if (j < n && s[j] == '-') j++;
+    if (j >= n || !isdigit((unsigned char)s[j])) return false;
+    if (s[j] == '0') j++;
+    else
+        while (j < n && isdigit((unsigned char)s[j])) j++;
+    if (j < n && s[j] == '.') {
+        if (++j >= n || !isdigit((unsigned char)s[j])) return false;
+        while (j < n && isdigit((unsigned char)s[j])) j++;
+    }
+    if (j < n && (s[j] == 'e' || s[j] == 'E')) {
+        j++;
+        if (j < n && (s[j] == '+' || s[j] == '-')) j++;
+        if (j >= n || !isdigit((unsigned char)s[j])) return false;
+        while (j < n && isdigit((unsigned char)s[j])) j++;
+    }
+    *i = j;
+    return true;
+}
+
+static bool json_grammar_ok(const char *s, size_t n, int max_depth) {
+    char *stack = xmalloc((size_t)(max_depth > 0 ? max_depth : 1));
+    int depth = 0;
+    size_t i = 0;
+    bool ok = false;
+    for (;;) {
+        /* a value */
+        while (i < n && json_ws(s[i])) i++;
+        if (i >= n) goto done;
+        char c = s[i];
+        if (c == '{' || c == '[') {
+            if (depth >= max_depth) goto done;
+            stack[depth++] = c;
+            i++;
+            while (i < n && json_ws(s[i])) i++;
+            if (i < n && s[i] == (c == '{' ? '}' : ']')) {
+                depth--;
+                i++;
+            } else if (c == '{') {
+                goto member;
+            } else {
+                continue;
+            }
+        } else if (c == '"') {
+            if (!json_string_ok(s, n, &i)) goto done;
+        } else if (c == '-' || isdigit((unsigned char)c)) {
+            if (!json_number_ok(s, n, &i)) goto done;
+        } else if (n - i >= 4 && !memcmp(s + i, "true", 4)) {
+            i += 4;
+        } else if (n - i >= 5 && !memcmp(s + i, "false", 5)) {
+            i += 5;
+        } else if (n - i >= 4 && !memcmp(s + i, "null", 4)) {
+            i += 4;
+        } else {
+            goto done;
+        }
+        /* after a value: close containers, or a separator */
+        for (;;) {
+            while (i < n && json_ws(s[i])) i++;
+            if (depth == 0) {
+                ok = i == n;
+                goto done;
+            }
+            if (i >= n) goto done;
+            char open = stack[depth - 1];
+            if (s[i] == (open == '{' ? '}' : ']')) {
+                depth--;
+                i++;
+                continue;
+            }
+            if (s[i] != ',') goto done;
+            i++;
+            break;
+        }
+        if (stack[depth - 1] == '[') continue;
+    member:
+        while (i < n && json_ws(s[i])) i++;
+        if (i >= n || s[i] != '"' || !json_string_ok(s, n, &i)) goto done;
+        while (i < n && json_ws(s[i])) i++;
+        if (i >= n || s[i] != ':') goto done;
+        i++;
+    }
+done:
+    free(stack);
+    return ok;
+}
+
 bool req_json_body(req_t *r, json_object **out) {
     *out = NULL;
     if (!req_is_json(r)) {
@@ -127,7 +242,8 @@ bool req_json_body(req_t *r, json_object **out) {
     bool trailing = false;
     for (size_t i = consumed; v && i < r->body_len; i++)
         if (!isspace((unsigned char)r->body[i])) trailing = true;
-    if (e != json_tokener_success || !v || trailing) {
+    if (e != json_tokener_success || !v || trailing ||
+        !json_grammar_ok(r->body, r->body_len, r->app->cfg.json_max_depth + 1)) {
         json_object_put(v);
         resp_problem(r, 400, "malformed_json", "the request body is not well-formed JSON", NULL);
         return false;
@@ -231,7 +347,9 @@ void resp_problem(req_t *r, int status, const char *code, const char *detail, js
     json_object_object_add(p, "status", json_object_new_int(status));
     json_object_object_add(p, "code", json_object_new_string(code));
     if (detail) json_object_object_add(p, "detail", json_object_new_string(detail));
-    json_object_object_add(p, "instance", json_object_new_string(r->path ? r->path : "/"));
+    /* a request target that is not UTF-8 is not echoed: the document must stay valid JSON */
+    bool path_ok = r->path && utf8_valid(r->path, strlen(r->path));
+    json_object_object_add(p, "instance", json_object_new_string(path_ok ? r->path : "/"));
     json_object_object_add(p, "request_id", json_object_new_string(r->request_id));
     if (errors) json_object_object_add(p, "errors", errors);
     const char *s = json_object_to_json_string_ext(p, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);

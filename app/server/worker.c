@@ -95,8 +95,9 @@ static void dispatch(req_t *r) {
         return;
     }
     if (m == AISPM_ECONFLICT) {
-        resp_header(r, "Allow", allow);
+        /* after resp_problem, which starts the response's headers afresh */
         resp_problem(r, 405, "method_not_allowed", "this method is not allowed on this resource", NULL);
+        resp_header(r, "Allow", allow);
         return;
     }
     if (r->body_too_large) {
@@ -122,11 +123,11 @@ static void dispatch(req_t *r) {
             resp_redirect(r, next);
             return;
         }
-        resp_header(r, "WWW-Authenticate", "Bearer realm=\"aispm\"");
         resp_problem(r, 401, "unauthenticated",
                      rc ? "the presented credential is invalid, expired or revoked"
                         : "sign in or present a bearer token",
                      NULL);
+        resp_header(r, "WWW-Authenticate", "Bearer realm=\"aispm\"");
         return;
     }
     if (!r->actor.licence_ok) {

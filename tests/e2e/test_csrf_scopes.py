@@ -4,7 +4,7 @@ token lifecycle (shown once, stored as a hash, revocable, expiring)."""
 import hashlib
 import secrets
 
-from .conftest import Client, audit_events, login, sql_str
+from .conftest import Client, audit_events, hidden_inputs, login, sql_str
 
 HTML = {"Accept": "text/html"}
 REPORT = "evidence_freshness_export"
@@ -85,7 +85,8 @@ def test_portal_token_form_needs_csrf(base_url, demo_logins):
     assert names().count(name) == 1
     assert r.header("Cache-Control") == "no-store"
     # the page still carries the session's token for the next form
-    assert f'name="_csrf"' in r.text
+    csrf_inputs = hidden_inputs(r.text, "_csrf")
+    assert csrf_inputs and set(csrf_inputs) == {c.csrf}
 
 
 def test_bearer_tokens_need_no_csrf_but_a_scope(base_url, acme):
@@ -177,15 +178,13 @@ def test_api_token_lifecycle(base_url, acme, sql, state_dir):
     r = admin.delete(f"/enterprise/aispm/tokens/{ref}")
     assert r.status == 204, r.describe()
     assert r.body == b""
-    rr = user.get("/enterprise/aispm/me")
-    p = rr.problem(401, "unauthenticated")
+    user.get("/enterprise/aispm/me").problem(401, "unauthenticated")
     assert user.get("/enterprise/aispm/reports/catalog").status == 401
     assert admin.delete(f"/enterprise/aispm/tokens/{ref}").problem(404, "not_found")
     listed = [t for t in admin.get("/enterprise/aispm/tokens").json()["tokens"] if t["token_ref"] == ref]
     assert listed[0]["active"] is False and listed[0]["revoked_at"]
     assert any(e["event"]["action"] == "token.revoked" and e["event"]["object_ref"] == ref
                for e in audit_events(admin))
-    assert p.get("code") == "unauthenticated"
 
 
 def test_expired_token_is_401(base_url, admin_cli, acme, sql):

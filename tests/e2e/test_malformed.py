@@ -77,9 +77,11 @@ def nginx_body_limit(state_dir):
     b'[1, 2',
     b'',
     b'{"enabled": NaN}',
-    b'{"enabled": true, "n": Infinity}',
+    b'{"enabled": true, "n": -Infinity}',
+    b'{"enabled": true, "n": 1.}',
+    b'{"enabled": true, "s": "tab\there"}',
 ], ids=["truncated", "trailing", "trailing-comma", "single-quotes", "two-values", "open-array", "empty", "nan",
-        "infinity"])
+        "infinity", "trailing-dot", "raw-control-char"])
 def test_malformed_json_is_400(b_admin, body):
     r = b_admin.put(CATALOG_PUT, body=body, content_type="application/json")
     r.problem(400, "malformed_json")
@@ -89,6 +91,18 @@ def test_malformed_json_on_every_json_route(b_admin):
     b_admin.post("/enterprise/aispm/tokens", body=b'{"name":', content_type="application/json").problem(
         400, "malformed_json")
     b_admin.put(ORG_STEP, body=b'{"settings": {', content_type="application/json").problem(400, "malformed_json")
+
+
+@pytest.mark.parametrize("body", [
+    b'{"enabled": true}',
+    b' \r\n\t{ "enabled" : true } \n',
+    b'{"enabled": true, "x": [1, -0, -0.5e+3, 2E-2, 10e1, "a\\"\\\\\\/\\b\\f\\n\\r\\t\\u00e9\\uD83D\\uDE00", {"k": null},'
+    b' false, [], {}], "y": {"": ""}}',
+    '{"enabled": true, "note": "gr\u00fc\u00dfe \u2603 \U0001F600"}'.encode("utf-8"),
+], ids=["plain", "whitespace", "every-token", "utf8"])
+def test_well_formed_json_is_accepted(b_admin, body):
+    r = b_admin.put(CATALOG_PUT, body=body, content_type="application/json")
+    assert r.status == 200, r.describe()
 
 
 def test_json_that_is_not_an_object_is_422(b_admin):

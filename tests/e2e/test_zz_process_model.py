@@ -15,8 +15,6 @@ import threading
 import time
 import urllib.parse
 
-import pytest
-
 from .conftest import REPO, Client, read_file_bytes, wait_for_status
 
 CATALOG = "/enterprise/aispm/reports/catalog"
@@ -44,17 +42,26 @@ def master_pid(state_dir):
 
 
 def children(pid):
+    """live children of pid: /proc/PID/task/*/children, or a scan of every
+    process's parent where the kernel lacks that file"""
     out = set()
     try:
         tasks = os.listdir(f"/proc/{pid}/task")
-    except FileNotFoundError:
-        return out
-    for t in tasks:
-        try:
+        for t in tasks:
             with open(f"/proc/{pid}/task/{t}/children") as f:
                 out.update(int(x) for x in f.read().split())
-        except FileNotFoundError:
-            pass
+    except FileNotFoundError:
+        out = set()
+        for d in os.listdir("/proc"):
+            if not d.isdigit():
+                continue
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (FileNotFoundError, ProcessLookupError, ValueError, IndexError):
+                continue
+            if ppid == pid:
+                out.add(int(d))
     return {c for c in out if pid_alive(c)}
 
 
