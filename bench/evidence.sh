@@ -16,6 +16,8 @@
 # Environment (besides those of bench/common.sh):
 #   BENCH_SECONDS   seconds per phase (default 10)
 #   BENCH_WRITERS   writer processes (default 8)
+#   BENCH_ROUNDS    repeat (chain phase, plain phase) this often and report the
+#                   totals (default 1; 3 evens out a busy machine)
 #   BENCH_SEQ_IDLE_MS  sequencer pause after a short round (default 100, as the
 #                   app's job worker)
 #
@@ -27,7 +29,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 case ${1:-} in
--h | --help) sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+-h | --help) sed -n '2,27p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
 "") ;;
 *) aispm_error "unknown argument: $1"; exit 2 ;;
 esac
@@ -35,10 +37,12 @@ esac
 : "${BENCH_SECONDS:=10}"
 : "${BENCH_WRITERS:=8}"
 : "${BENCH_SEQ_IDLE_MS:=100}"
-for v in BENCH_SECONDS BENCH_WRITERS BENCH_SEQ_IDLE_MS; do
+: "${BENCH_ROUNDS:=1}"
+for v in BENCH_SECONDS BENCH_WRITERS BENCH_SEQ_IDLE_MS BENCH_ROUNDS; do
     [[ ${!v} =~ ^[0-9]+$ ]] || bench_fail "$v must be a whole number"
 done
 ((BENCH_SECONDS >= 1 && BENCH_SECONDS <= 600)) || bench_fail "BENCH_SECONDS must be 1..600"
+((BENCH_ROUNDS >= 1 && BENCH_ROUNDS <= 20)) || bench_fail "BENCH_ROUNDS must be 1..20"
 
 bench_guard_state
 bench_traps
@@ -53,14 +57,15 @@ aispm_step "scratch database $BENCH_SCRATCH_DB"
 bench_scratch_db
 aispm_info "bench_plain emptied; INSERT granted to $(bench_conf db_user aispm_app)"
 
-aispm_step "evidence_bench: $BENCH_WRITERS writers, ${BENCH_SECONDS}s per phase"
+aispm_step "evidence_bench: $BENCH_WRITERS writers, ${BENCH_SECONDS}s per phase, $BENCH_ROUNDS round(s)"
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 out=$work/evidence-bench.txt
 lag_timeout=120
 rc=0
-# Bounded: two phases, the link lag allowance and a minute for set-up.
-timeout $((2 * BENCH_SECONDS + lag_timeout + 60)) "$BENCH_BUILD_DIR/evidence_bench" -c "$conf" \
-    --writers "$BENCH_WRITERS" --seconds "$BENCH_SECONDS" --plain-table "$BENCH_SCRATCH_DB.bench_plain" \
+# Bounded: per round two phases and the link lag allowance, plus a minute.
+timeout $((BENCH_ROUNDS * (2 * BENCH_SECONDS + lag_timeout) + 60)) "$BENCH_BUILD_DIR/evidence_bench" -c "$conf" \
+    --writers "$BENCH_WRITERS" --seconds "$BENCH_SECONDS" --rounds "$BENCH_ROUNDS" \
+    --plain-table "$BENCH_SCRATCH_DB.bench_plain" \
     --seq-idle-ms "$BENCH_SEQ_IDLE_MS" --lag-timeout "$lag_timeout" >"$out" 2>"$work/evidence-bench.err" || rc=$?
 if ((rc != 0)); then
     cat "$out"

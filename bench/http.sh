@@ -142,7 +142,7 @@ token=$("$AISPM_BIN" -c "$conf" admin create-token --tenant acme --user tenant.a
     bench_fail "aispm admin create-token failed (log: $BENCH_STATE/logs/bench-admin.log)"
 [[ -n $token ]] || bench_fail "create-token printed no token"
 auth_header="Authorization: Bearer $token"
-aispm_info "created (valid one day; not written anywhere)"
+aispm_info "created (valid one day; kept in memory only, passed to wrk on its command line)"
 
 # --- targets -----------------------------------------------------------------------------
 names=(ref200 min min_select healthz catalog)
@@ -200,18 +200,54 @@ parse_wrk() {
         END { printf "%s %s %s %s %d\n", rps ? rps : 0, p50 ? p50 : 0, p99 ? p99 : 0, reqs ? reqs : 0, bad }' "$1"
 }
 
-declare -A rps p50 p99 bad
+# --- CPU accounting ------------------------------------------------------------------
+# Where the CPU goes per request: ticks of our nginx, of the target's upstream
+# processes and of mariadbd, read from /proc before and after each run; the
+# rest of the machine's busy time ("other") is wrk plus anything else running.
+clk=$(getconf CLK_TCK)
+bench_nginx_pid=$(live_pid "$ndir/nginx.pid" "$nconf") || bench_fail "bench nginx is not running"
+mariadbd_pid=$(live_pid "$BENCH_STATE/run/mysqld.pid" "--datadir=$BENCH_STATE/mysql") || bench_fail "MariaDB is not running"
+app_pid=$(live_pid "$BENCH_STATE/run/aispm.pid" "$conf") || bench_fail "aispm is not running"
+declare -A upstream=([ref200]="" [min]=$min_pid [min_select]=$sel_pid [healthz]=$app_pid [catalog]=$app_pid)
+
+# tree_ticks PID: CPU ticks of PID (with its reaped children) and its live children.
+tree_ticks() {
+    local p=$1 sum c t
+    [[ -n $p ]] || { echo 0; return; }
+    sum=$(awk '{ sub(/^.*\) /, ""); print $12 + $13 + $14 + $15 }' "/proc/$p/stat" 2>/dev/null) || sum=0
+    for c in $(ps -o pid= --ppid "$p"); do
+        t=$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$c/stat" 2>/dev/null) || t=0
+        sum=$((sum + ${t:-0}))
+    done
+    echo "${sum:-0}"
+}
+# machine_busy: busy ticks of all CPUs together.
+machine_busy() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
+# cpu_snapshot NAME: "nginx upstream mariadb busy"
+cpu_snapshot() {
+    echo "$(tree_ticks "$bench_nginx_pid") $(tree_ticks "${upstream[$1]}") $(tree_ticks "$mariadbd_pid") $(machine_busy)"
+}
+# us_per_req TICKS REQUESTS
+us_per_req() { awk -v t="$1" -v n="$2" -v hz="$clk" 'BEGIN { printf "%.0f", (n > 0 ? t * 1e6 / hz / n : 0) }'; }
+
+declare -A rps p50 p99 reqs bad cpu_ngx cpu_up cpu_db cpu_other
 aispm_step "wrk -t$BENCH_THREADS -c$BENCH_CONNECTIONS, ${BENCH_SECONDS}s per target (+${BENCH_WARMUP}s warm-up)"
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 for n in "${names[@]}"; do
     if ((BENCH_WARMUP > 0)); then
         run_wrk "$n" "$BENCH_WARMUP" "$work/wrk-$n.warmup.txt" || bench_fail "wrk warm-up failed for ${url[$n]}"
     fi
+    read -r n0 u0 d0 b0 < <(cpu_snapshot "$n")
     run_wrk "$n" "$BENCH_SECONDS" "$work/wrk-$n.txt" || {
         cat "$work/wrk-$n.txt" >&2
         bench_fail "wrk failed for ${url[$n]}"
     }
-    read -r "rps[$n]" "p50[$n]" "p99[$n]" _ "bad[$n]" < <(parse_wrk "$work/wrk-$n.txt")
+    read -r n1 u1 d1 b1 < <(cpu_snapshot "$n")
+    read -r "rps[$n]" "p50[$n]" "p99[$n]" "reqs[$n]" "bad[$n]" < <(parse_wrk "$work/wrk-$n.txt")
+    cpu_ngx[$n]=$(us_per_req $((n1 - n0)) "${reqs[$n]}")
+    cpu_up[$n]=$(us_per_req $((u1 - u0)) "${reqs[$n]}")
+    cpu_db[$n]=$(us_per_req $((d1 - d0)) "${reqs[$n]}")
+    cpu_other[$n]=$(us_per_req $(((b1 - b0) - (n1 - n0) - (u1 - u0) - (d1 - d0))) "${reqs[$n]}")
     aispm_info "$(printf '%-30s %10.1f req/s  p99 %7.2f ms' "${label[$n]}" "${rps[$n]}" "${p99[$n]}")"
 done
 
@@ -237,7 +273,7 @@ children_holding() {
     return 0
 }
 
-app_pid=$(live_pid "$BENCH_STATE/run/aispm.pid" "$conf") || bench_fail "aispm is no longer running"
+pid_running "$app_pid" || bench_fail "aispm is no longer running"
 inode=$(listening_inode "$app_socket")
 mapfile -t app_workers < <(children_holding "$app_pid" "${inode:-none}")
 mapfile -t min_workers < <(ps -o pid= --ppid "$min_pid" | tr -d ' ')
@@ -252,6 +288,11 @@ rss_line() { # rss_line NAME PID...: "NAME: pid P VmRSS X kB (all N: min..max kB
     done
     printf '%s: pid %s VmRSS %s kB (all %d: %s..%s kB)\n' "$name" "$first" "$(vm_rss_kb "$first")" "$#" "$lo" "$hi"
 }
+
+# The app's job worker reads the evidence chains every second (checkpoints), so
+# a database that earlier evidence benchmarks filled costs MariaDB CPU here too.
+evidence_links=$(mariadb_client "$BENCH_STATE" -N -e "SELECT COUNT(*) FROM \`$(bench_conf db_name aispm)\`.evidence_links" 2>/dev/null) ||
+    evidence_links="?"
 
 # --- report --------------------------------------------------------------------------------
 results=$work/http-results.txt
@@ -269,10 +310,14 @@ verdict=$(awk -v r="$ratio" -v g="$GOAL_RATIO" -v p="${p99[catalog]}" -v gp="$GO
         "$BENCH_THREADS" "$BENCH_CONNECTIONS" "$BENCH_SECONDS" "$BENCH_WARMUP"
     printf 'workers: app http_workers=%s (job_workers=%s), fcgi_min --workers %s; nginx worker_processes auto (%s)\n' \
         "$workers" "$(bench_conf job_workers 1)" "$workers" "$(nproc)"
-    printf '\n%-32s %11s %9s %9s %10s %8s\n' target req/s "p50 ms" "p99 ms" "vs ret200" errors
+    printf 'evidence links in the stack database: %s%s\n' "$evidence_links" \
+        "$([[ $evidence_links =~ ^[0-9]+$ ]] && ((evidence_links > 100000)) && printf ' (large: the job worker scans them every second; see bench/README.md)')"
+    printf '\n%-30s %10s %7s %7s %9s %6s | %-26s\n' target req/s "p50 ms" "p99 ms" "vs ret200" errors \
+        "CPU us/request: nginx upstream mariadb other"
     for n in "${names[@]}"; do
-        printf '%-32s %11.1f %9.2f %9.2f %10.3f %8s\n' "${label[$n]}" "${rps[$n]}" "${p50[$n]}" "${p99[$n]}" \
-            "$(div "${rps[$n]}" "${rps[ref200]}")" "${bad[$n]}"
+        printf '%-30s %10.1f %7.2f %7.2f %9.3f %6s | %21s %8s %7s %5s\n' "${label[$n]}" "${rps[$n]}" "${p50[$n]}" \
+            "${p99[$n]}" "$(div "${rps[$n]}" "${rps[ref200]}")" "${bad[$n]}" \
+            "${cpu_ngx[$n]}" "${cpu_up[$n]}" "${cpu_db[$n]}" "${cpu_other[$n]}"
     done
     printf '\nother ratios: fcgi_min+SELECT / fcgi_min %s; app /healthz / fcgi_min %s; catalog / app /healthz %s\n' \
         "$(div "${rps[min_select]}" "${rps[min]}")" \

@@ -66,18 +66,63 @@ int evidence_append(db_t *db, const evidence_event_t *ev, char ref_out[EVIDENCE_
         buf_free(&body);
         return AISPM_EINVAL;
     }
-    uint64_t id = 0;
     rc = db_exec(db,
                  "INSERT INTO evidence_events (tenant_id, ulid, action, created_at, body) VALUES (?, ?, ?, ?, ?)",
                  DB_ARGS(DBI(ev->tenant_id), DBS(ulid), DBS(ev->action), DBS(sqlts), DBSN(body.data, body.len)),
-                 NULL, &id);
+                 NULL, NULL);
     buf_free(&body);
-    if (rc) return rc;
-    rc = db_exec(db, "INSERT INTO chain_pending (event_id, tenant_id, created_at) VALUES (?, ?, ?)",
-                 DB_ARGS(DBI(id), DBI(ev->tenant_id), DBS(sqlts)), NULL, NULL);
-    if (rc) return rc;
+    if (rc) return rc; /* the chain_pending row is written by trigger evidence_events_pending */
     if (ref_out) memcpy(ref_out, ref, strlen(ref) + 1);
     return 0;
+}
+
+/* Links are written LINK_BATCH rows per statement (one multi-row INSERT and
+ * one DELETE ... IN), so the sequencer costs a few statements per batch
+ * instead of two per event. The SQL texts are built once per process and keep
+ * their address, which is what the statement cache keys on. */
+#define LINK_BATCH 64
+
+typedef struct {
+    long long tenant_id;
+    char now[RFC3339_MAX];
+    int n;
+    long long event_id[LINK_BATCH], seq[LINK_BATCH];
+    char prev[LINK_BATCH][65], digest[LINK_BATCH][65];
+} link_batch_t;
+
+static const char *link_sql(int rows, bool del) {
+    static char *ins_sql[LINK_BATCH + 1], *del_sql[LINK_BATCH + 1];
+    char **slot = del ? &del_sql[rows] : &ins_sql[rows];
+    if (*slot) return *slot;
+    buf_t b = BUF_INIT;
+    if (del) {
+        buf_puts(&b, "DELETE FROM chain_pending WHERE event_id IN (");
+        for (int i = 0; i < rows; i++) buf_puts(&b, i ? ", ?" : "?");
+        buf_puts(&b, ")");
+    } else {
+        buf_puts(&b, "INSERT INTO evidence_links (tenant_id, seq, event_id, prev_digest, digest, linked_at) VALUES ");
+        for (int i = 0; i < rows; i++) buf_puts(&b, i ? ", (?, ?, ?, ?, ?, ?)" : "(?, ?, ?, ?, ?, ?)");
+    }
+    *slot = buf_steal(&b);
+    return *slot;
+}
+
+static int link_flush(db_t *db, link_batch_t *b) {
+    if (b->n == 0) return 0;
+    dbv args[LINK_BATCH * 6];
+    for (int i = 0; i < b->n; i++) {
+        args[i * 6 + 0] = DBI(b->tenant_id);
+        args[i * 6 + 1] = DBI(b->seq[i]);
+        args[i * 6 + 2] = DBI(b->event_id[i]);
+        args[i * 6 + 3] = DBS(b->prev[i]);
+        args[i * 6 + 4] = DBS(b->digest[i]);
+        args[i * 6 + 5] = DBS(b->now);
+    }
+    int rc = db_exec(db, link_sql(b->n, false), args, b->n * 6, NULL, NULL);
+    for (int i = 0; !rc && i < b->n; i++) args[i] = DBI(b->event_id[i]);
+    if (!rc) rc = db_exec(db, link_sql(b->n, true), args, b->n, NULL, NULL);
+    b->n = 0;
+    return rc;
 }
 
 static int link_tenant(db_t *db, long long tenant_id, int max_events, int *linked) {
@@ -111,23 +156,19 @@ static int link_tenant(db_t *db, long long tenant_id, int max_events, int *linke
     }
     int n = 0;
     if (!rc) {
-        char now[RFC3339_MAX];
-        sql_datetime_format(now_ms(), now);
+        link_batch_t b = {.tenant_id = tenant_id};
+        sql_datetime_format(now_ms(), b.now);
         while (!rc && db_res_next(res)) {
-            long long event_id = db_res_int(res, 0);
-            char digest[65];
-            evidence_digest(db_res_str(res, 1), db_res_len(res, 1), prev, digest);
-            seq++;
-            rc = db_exec(db,
-                         "INSERT INTO evidence_links (tenant_id, seq, event_id, prev_digest, digest, linked_at) "
-                         "VALUES (?, ?, ?, ?, ?, ?)",
-                         DB_ARGS(DBI(tenant_id), DBI(seq), DBI(event_id), DBS(prev), DBS(digest), DBS(now)), NULL,
-                         NULL);
-            if (!rc)
-                rc = db_exec(db, "DELETE FROM chain_pending WHERE event_id = ?", DB_ARGS(DBI(event_id)), NULL, NULL);
-            memcpy(prev, digest, 65);
+            int k = b.n++;
+            b.event_id[k] = db_res_int(res, 0);
+            b.seq[k] = ++seq;
+            memcpy(b.prev[k], prev, 65);
+            evidence_digest(db_res_str(res, 1), db_res_len(res, 1), prev, b.digest[k]);
+            memcpy(prev, b.digest[k], 65);
             n++;
+            if (b.n == LINK_BATCH) rc = link_flush(db, &b);
         }
+        if (!rc) rc = link_flush(db, &b);
         db_res_free(res);
     }
     if (rc)
@@ -428,9 +469,11 @@ int evidence_verify(db_t *db, long long tenant_id, int max_link_delay_ms, eviden
 
     /* events that never made it into the chain */
     rc = db_query(db,
-                  "SELECT e.ulid, e.created_at < UTC_TIMESTAMP(6) - INTERVAL ? MICROSECOND FROM evidence_events e "
-                  "LEFT JOIN evidence_links l ON l.event_id = e.id WHERE e.tenant_id = ? AND l.event_id IS NULL "
-                  "ORDER BY e.id",
+                  /* an event with neither link nor queue entry can never be linked: report it at once */
+                  "SELECT e.ulid, p.event_id IS NULL OR e.created_at < UTC_TIMESTAMP(6) - INTERVAL ? MICROSECOND "
+                  "FROM evidence_events e LEFT JOIN evidence_links l ON l.event_id = e.id "
+                  "LEFT JOIN chain_pending p ON p.event_id = e.id "
+                  "WHERE e.tenant_id = ? AND l.event_id IS NULL ORDER BY e.id",
                   DB_ARGS(DBI((long long)max_link_delay_ms * 1000), DBI(tenant_id)), &res);
     if (rc) return rc;
     while (db_res_next(res)) {

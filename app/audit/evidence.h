@@ -1,10 +1,12 @@
 /*
  * evidence.h: the append-only, per-tenant, hash-chained evidence store.
  *
- * Write path: evidence_append() INSERTs one event (its RFC 8785 canonical
- * JSON body) and a chain_pending row inside the caller's transaction, so a
- * change and its evidence commit or roll back together. It takes no chain
- * lock, which keeps concurrent writers as fast as plain INSERTs.
+ * Write path: evidence_append() is one INSERT of the event (its RFC 8785
+ * canonical JSON body); trigger evidence_events_pending queues it in
+ * chain_pending within the same statement. Inside the caller's transaction a
+ * change and its evidence commit or roll back together; outside one, the
+ * append is atomic on its own. It takes no chain lock, so concurrent writers
+ * cost about what plain INSERTs cost.
  *
  * Linking: evidence_link_pending() (the sequencer, run by job workers every
  * ~100 ms and by admin commands) appends pending events of a tenant to its

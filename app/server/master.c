@@ -34,6 +34,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/timeutil.h"
+#include "db/migrate.h"
 #include "server/metrics.h"
 #include "server/router.h"
 #include "server/worker.h"
@@ -94,6 +95,15 @@ static void child_main(int kind) {
     app.metrics = g_metrics;
     if (db_connect(&app.cfg, false, true, &app.db) != 0) {
         log_msg(LOG_ERROR, "worker_start", "database connection failed");
+        _exit(3);
+    }
+    /* code and schema move together (e.g. evidence queueing by trigger since
+     * migration 002): a worker never serves against another schema version */
+    bool current = false;
+    if (db_schema_current(app.db, &current) != 0 || !current) {
+        log_msg(LOG_ERROR, "worker_start", "database schema is not at version %d: run `aispm admin migrate`",
+                db_latest_version());
+        db_close(app.db);
         _exit(3);
     }
     int rc;
@@ -224,6 +234,10 @@ int master_run(const char *config_path) {
         return 2;
     }
     tmpl_set_free(probe);
+    if (!g_cfg.cookie_secure)
+        log_msg(LOG_WARN, "insecure_cookies",
+                "cookie_secure = false: session cookies lack the Secure flag; allowed only for a plain-HTTP "
+                "loopback development stack");
     g_metrics = metrics_create();
     metrics_set_current(g_metrics);
     FCGX_Init();

@@ -29,6 +29,7 @@
 #include "core/err.h"
 #include "core/ref.h"
 #include "db/db.h"
+#include "db/embedded.h"
 
 /* MariaDB error numbers the tests expect (mysqld_error.h) */
 #define IT_ER_TABLEACCESS_DENIED 1142 /* "<CMD> command denied to user" */
@@ -109,6 +110,46 @@ static inline void it_tenant_new(db_t *db, const char *prefix, it_tenant_t *t) {
     if (rc) fail_msg("cannot insert a test tenant (%d: %s)", rc, db_error(db));
     assert_true(id > 0);
     t->id = (long long)id;
+}
+
+/* One "CREATE TRIGGER <name> <timing> <event> ON <table> ..." statement of the
+ * embedded migrations (aispm_migrations[], in the order they are applied). */
+typedef struct {
+    char name[65];
+    char timing[8]; /* BEFORE | AFTER */
+    char event[8];  /* INSERT | UPDATE | DELETE */
+    char table[65];
+    int migration;  /* index into aispm_migrations[] */
+} it_trigger_def_t;
+
+/* Collects the triggers every embedded migration creates on tables whose name
+ * starts with table_prefix ("" = all), in migration order. Only statements at
+ * the start of a line count (not mentions in comments). Returns how many, or
+ * -1 (with a message on stderr) if one cannot be parsed or there are more
+ * than max. */
+static inline int it_embedded_triggers(const char *table_prefix, it_trigger_def_t *out, int max) {
+    static const char KW[] = "CREATE TRIGGER ";
+    int n = 0;
+    for (int m = 0; m < aispm_migrations_count; m++) {
+        const char *sql = aispm_migrations[m].sql;
+        for (const char *p = strstr(sql, KW); p; p = strstr(p + 1, KW)) {
+            if (p != sql && p[-1] != '\n') continue;
+            it_trigger_def_t d = {.migration = m};
+            char on[8] = "";
+            if (sscanf(p + sizeof KW - 1, "%64s %7s %7s %7s %64s", d.name, d.timing, d.event, on, d.table) != 5 ||
+                strcmp(on, "ON") != 0 || (strcmp(d.timing, "BEFORE") != 0 && strcmp(d.timing, "AFTER") != 0)) {
+                fprintf(stderr, "cannot parse \"%.60s\" in the embedded migration %s\n", p, aispm_migrations[m].name);
+                return -1;
+            }
+            if (strncmp(d.table, table_prefix, strlen(table_prefix)) != 0) continue;
+            if (n >= max) {
+                fprintf(stderr, "more than %d triggers in the embedded migrations\n", max);
+                return -1;
+            }
+            out[n++] = d;
+        }
+    }
+    return n;
 }
 
 #endif

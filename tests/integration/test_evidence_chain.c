@@ -10,13 +10,24 @@
  * The harness may run `aispm serve` against the same database: its job worker
  * is a second sequencer (it links every tenant's pending events every ~100 ms)
  * and signs checkpoints of new chain heads. The assertions below therefore
- * never rely on an event staying pending, or on which process linked it or
- * signed a checkpoint; they check the resulting chain.
+ * never rely on an event staying pending (unless the test holds the tenant's
+ * chain lock itself, see chain_lock), or on which process linked it or signed
+ * a checkpoint; they check the resulting chain.
  *
- * Tamper tests drop the append-only triggers as the admin user, tamper, and
- * recreate the triggers from the embedded 001_platform.sql in the test's
- * teardown (which cmocka runs even when the test fails). A server-wide named
- * lock keeps two test processes from dropping/checking the triggers at once.
+ * Every new evidence event is queued in chain_pending by the AFTER INSERT
+ * trigger evidence_events_pending (002_pending_trigger.sql), also when it is
+ * INSERTed directly: such an event is then linked at the chain's end like any
+ * other. Tests that need an event which really bypassed the queue insert it
+ * and delete its chain_pending row in one transaction, so no sequencer ever
+ * sees it.
+ *
+ * Tamper tests drop the six append-only triggers (BEFORE UPDATE/DELETE ...
+ * SIGNAL) as the admin user, tamper, and recreate them from the embedded
+ * migrations in the test's teardown (which cmocka runs even when the test
+ * fails). They never drop any other trigger: the teardown checks that all
+ * evidence triggers, the queueing trigger included, are exactly as they were
+ * before the tests. A server-wide named lock keeps two test processes from
+ * dropping/checking the triggers at once.
  */
 #include "it_common.h"
 
@@ -37,21 +48,29 @@
 #include "db/embedded.h"
 
 #define MAX_CHAIN 64
-#define TRIGGER_COUNT 6
+#define APPEND_ONLY_COUNT 6
+#define MAX_TRIGGERS 32
 
 static const char ZERO64[] = "0000000000000000000000000000000000000000000000000000000000000000";
 
-static const char *const TRIGGERS[TRIGGER_COUNT] = {
+/* the append-only triggers: the only ones tamper tests drop (and restore) */
+static const char *const APPEND_ONLY[APPEND_ONLY_COUNT] = {
     "evidence_events_no_update",      "evidence_events_no_delete",      "evidence_links_no_update",
     "evidence_links_no_delete",       "evidence_checkpoints_no_update", "evidence_checkpoints_no_delete",
 };
+
+/* the trigger that queues every new event for the sequencer */
+#define PENDING_TRIGGER "evidence_events_pending"
 
 /* process-wide state: configuration, connections, checkpoint key */
 static struct {
     config_t cfg;
     db_t *app;   /* application user: SELECT/INSERT only on evidence_* */
     db_t *admin; /* admin user: used only to tamper and to test triggers */
-    char trigger_snapshot[8192];
+    char trigger_snapshot[8192]; /* every evidence_* trigger, before the tests */
+    char kept_snapshot[8192];    /* the ones tamper tests never drop */
+    it_trigger_def_t triggers[MAX_TRIGGERS]; /* evidence_* triggers of the embedded migrations */
+    int ntriggers;
     char lockname[64];
     char keydir[64];
     char keypath[128];
@@ -68,6 +87,7 @@ typedef struct {
     bool locked;         /* holds the trigger lock */
     bool triggers_down;  /* triggers were (possibly) dropped: teardown restores */
     long long purge[2];  /* tenants whose (tampered) evidence the teardown removes */
+    int chain_locks;     /* times W.app holds the chain lock of t (released by the teardown) */
 } chain_t;
 static chain_t C;
 
@@ -120,6 +140,23 @@ static long long count_links(db_t *db, long long tid) {
 }
 static long long count_events(db_t *db, long long tid) {
     return it_query_int(db, "SELECT COUNT(*) FROM evidence_events WHERE tenant_id = ?", DB_ARGS(DBI(tid)));
+}
+
+/* Takes (or releases) the tenant's chain lock on W.app: the per-tenant named
+ * lock evidence_link_pending takes with a zero timeout. MariaDB lets the
+ * holding connection take it again, so evidence_link_pending on W.app still
+ * links, while every other sequencer (the server's job worker) skips the
+ * tenant: its events stay pending until W.app links them. The teardown
+ * releases a lock a failed test still holds. */
+static void chain_lock(long long tid, bool take) {
+    char name[64];
+    snprintf(name, sizeof name, "aispm_chain_%lld", tid);
+    long long got = it_query_int(W.app,
+                                 take ? "SELECT GET_LOCK(CONCAT(DATABASE(), '.', ?), 30)"
+                                      : "SELECT RELEASE_LOCK(CONCAT(DATABASE(), '.', ?))",
+                                 DB_ARGS(DBS(name)));
+    if (got != 1) fail_msg("cannot %s the chain lock of tenant %lld", take ? "take" : "release", tid);
+    C.chain_locks += take ? 1 : -1;
 }
 
 /* Links everything pending for the tenant. Another sequencer (the server's job
@@ -201,10 +238,41 @@ static void admin_exec(const char *sql, const dbv *args, int nargs, uint64_t row
     assert_int_equal(affected, rows);
 }
 
+/* INSERTs an event directly (not through evidence_append) and, in the same
+ * transaction, deletes the chain_pending row trigger evidence_events_pending
+ * gave it: an event that bypassed the queue, which no sequencer ever sees.
+ * created_at is age_s seconds ago. Returns the event id. */
+static long long insert_unqueued_event(db_t *db, long long tid, const char *ulid, const char *action, int age_s,
+                                       const char *body, size_t body_len) {
+    uint64_t id = 0, dequeued = 0;
+    assert_int_equal(db_begin(db), 0);
+    int rc = db_exec(db,
+                     "INSERT INTO evidence_events (tenant_id, ulid, action, created_at, body) "
+                     "VALUES (?, ?, ?, UTC_TIMESTAMP(6) - INTERVAL ? SECOND, ?)",
+                     DB_ARGS(DBI(tid), DBS(ulid), DBS(action), DBI(age_s), DBSN(body, body_len)), NULL, &id);
+    if (!rc)
+        rc = db_exec(db, "DELETE FROM chain_pending WHERE event_id = ?", DB_ARGS(DBI((long long)id)), &dequeued,
+                     NULL);
+    if (rc) {
+        db_rollback(db);
+        fail_msg("inserting an unqueued event failed (%d: %s)", rc, db_error(db));
+    }
+    assert_int_equal(db_commit(db), 0);
+    assert_true(id > 0);
+    assert_int_equal(dequeued, 1); /* the trigger had queued it */
+    return (long long)id;
+}
+
 /* ---------------------------------------------------------------- triggers */
 
+static bool is_append_only(const char *name) {
+    for (int i = 0; i < APPEND_ONLY_COUNT; i++)
+        if (strcmp(name, APPEND_ONLY[i]) == 0) return true;
+    return false;
+}
+
 /* "CREATE TRIGGER <name> ... ;" as written in the embedded migrations
- * (001_platform.sql), without the ';' */
+ * (whichever of them creates it), without the ';' */
 static int trigger_definition(const char *name, char *out, size_t outlen) {
     char needle[128];
     snprintf(needle, sizeof needle, "CREATE TRIGGER %s ", name);
@@ -220,8 +288,24 @@ static int trigger_definition(const char *name, char *out, size_t outlen) {
     return -1;
 }
 
-/* the evidence triggers as information_schema describes them; -1 on error */
-static int trigger_snapshot(char *out, size_t outlen, int *count) {
+/* drops (if present) and recreates one trigger from the embedded migrations */
+static int recreate_trigger(const char *name) {
+    char def[1024], sql[1200];
+    if (trigger_definition(name, def, sizeof def)) {
+        fprintf(stderr, "cannot find CREATE TRIGGER %s in the embedded migrations\n", name);
+        return -1;
+    }
+    snprintf(sql, sizeof sql, "DROP TRIGGER IF EXISTS %s; %s", name, def);
+    if (db_exec_script(W.admin, sql)) {
+        fprintf(stderr, "cannot recreate trigger %s: %s\n", name, db_error(W.admin));
+        return -1;
+    }
+    return 0;
+}
+
+/* the evidence triggers as information_schema describes them, one line per
+ * trigger; kept_only: only those tamper tests never drop. -1 on error */
+static int trigger_snapshot(char *out, size_t outlen, int *count, bool kept_only) {
     db_res_t *r;
     if (db_query(W.admin,
                  "SELECT TRIGGER_NAME, EVENT_MANIPULATION, EVENT_OBJECT_TABLE, ACTION_TIMING, ACTION_ORIENTATION, "
@@ -232,6 +316,7 @@ static int trigger_snapshot(char *out, size_t outlen, int *count) {
     buf_t b = BUF_INIT;
     int n = 0;
     while (db_res_next(r)) {
+        if (kept_only && is_append_only(db_res_str(r, 0))) continue;
         n++;
         for (int c = 0; c < 6; c++) buf_printf(&b, "%s%s", db_res_str(r, c), c < 5 ? "|" : "\n");
     }
@@ -239,6 +324,28 @@ static int trigger_snapshot(char *out, size_t outlen, int *count) {
     snprintf(out, outlen, "%s", buf_cstr(&b));
     buf_free(&b);
     if (count) *count = n;
+    return 0;
+}
+
+/* whether a snapshot has a line starting "<name>|<rest>" */
+static bool snapshot_has(const char *snap, const char *name, const char *rest) {
+    char line[256];
+    snprintf(line, sizeof line, "%s|%s", name, rest);
+    for (const char *p = snap; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+        if (strncmp(p, line, strlen(line)) == 0) return true;
+    return false;
+}
+
+/* all evidence triggers exactly as before the tests; 0 or -1 with a message
+ * (no cmocka asserts: also used by teardowns) */
+static int check_trigger_snapshot(const char *when) {
+    char now[sizeof W.trigger_snapshot];
+    int count = 0;
+    if (trigger_snapshot(now, sizeof now, &count, false) || strcmp(now, W.trigger_snapshot) != 0) {
+        fprintf(stderr, "the evidence triggers %s differ from before the tests:\n%s\nexpected:\n%s", when, now,
+                W.trigger_snapshot);
+        return -1;
+    }
     return 0;
 }
 
@@ -262,12 +369,13 @@ static void trigger_lock(void) {
     if (trigger_lock_raw()) fail_msg("cannot take the trigger lock %s", W.lockname);
 }
 
+/* drops the append-only triggers, and only those */
 static int drop_triggers_raw(void) {
     C.triggers_down = true; /* before dropping: teardown restores even if a drop fails */
     int rc = 0;
-    for (int i = 0; i < TRIGGER_COUNT; i++) {
+    for (int i = 0; i < APPEND_ONLY_COUNT; i++) {
         char sql[128];
-        snprintf(sql, sizeof sql, "DROP TRIGGER IF EXISTS %s", TRIGGERS[i]);
+        snprintf(sql, sizeof sql, "DROP TRIGGER IF EXISTS %s", APPEND_ONLY[i]);
         if (db_exec_script(W.admin, sql)) {
             fprintf(stderr, "%s failed: %s\n", sql, db_error(W.admin));
             rc = -1;
@@ -303,31 +411,25 @@ static int purge_tenant(long long tid) {
     return rc;
 }
 
-/* recreates the six triggers exactly as 001_platform.sql defines them and
- * checks information_schema shows what it showed before the tests; returns
- * 0 or -1 (used from teardowns: no cmocka asserts here) */
+/* Recreates the append-only triggers exactly as the embedded migrations
+ * define them and checks information_schema shows what it showed before the
+ * tests. The other evidence triggers (the queueing trigger) must have
+ * survived untouched: if one did not, that is reported as a failure first and
+ * then repaired from the migrations, so the database is left usable.
+ * Returns 0 or -1 (used from teardowns: no cmocka asserts here). */
 static int restore_triggers(void) {
     int rc = 0;
-    for (int i = 0; i < TRIGGER_COUNT; i++) {
-        char def[1024], sql[1200];
-        if (trigger_definition(TRIGGERS[i], def, sizeof def)) {
-            fprintf(stderr, "cannot find CREATE TRIGGER %s in the embedded migrations\n", TRIGGERS[i]);
-            rc = -1;
-            continue;
-        }
-        snprintf(sql, sizeof sql, "DROP TRIGGER IF EXISTS %s; %s", TRIGGERS[i], def);
-        if (db_exec_script(W.admin, sql)) {
-            fprintf(stderr, "cannot recreate trigger %s: %s\n", TRIGGERS[i], db_error(W.admin));
-            rc = -1;
-        }
-    }
-    char now[sizeof W.trigger_snapshot];
-    int count = 0;
-    if (trigger_snapshot(now, sizeof now, &count) || count != TRIGGER_COUNT || strcmp(now, W.trigger_snapshot)) {
-        fprintf(stderr, "the evidence triggers differ from before the test after restoring them:\n%s\nexpected:\n%s",
-                now, W.trigger_snapshot);
+    char kept[sizeof W.kept_snapshot];
+    if (trigger_snapshot(kept, sizeof kept, NULL, true) || strcmp(kept, W.kept_snapshot) != 0) {
+        fprintf(stderr, "a trigger that tamper tests must never drop was dropped or changed:\n%s\nexpected:\n%s", kept,
+                W.kept_snapshot);
         rc = -1;
+        for (int i = 0; i < W.ntriggers; i++)
+            if (!is_append_only(W.triggers[i].name) && recreate_trigger(W.triggers[i].name)) rc = -1;
     }
+    for (int i = 0; i < APPEND_ONLY_COUNT; i++)
+        if (recreate_trigger(APPEND_ONLY[i])) rc = -1;
+    if (check_trigger_snapshot("after restoring them")) rc = -1;
     return rc;
 }
 
@@ -345,13 +447,35 @@ static int group_setup(void **state) {
     if (it_load_config(&W.cfg)) return -1;
     if (it_connect(&W.cfg, false, &W.app) || it_connect(&W.cfg, true, &W.admin)) return -1;
     snprintf(W.lockname, sizeof W.lockname, "aispm_it_triggers_%.40s", W.cfg.db_name);
+    /* the evidence triggers the embedded migrations create: the database
+     * must have exactly these (the append-only ones BEFORE UPDATE/DELETE
+     * SIGNAL, the queueing one AFTER INSERT) */
+    W.ntriggers = it_embedded_triggers("evidence_", W.triggers, MAX_TRIGGERS);
+    if (W.ntriggers < 0) return -1;
     int count = 0;
-    if (trigger_snapshot(W.trigger_snapshot, sizeof W.trigger_snapshot, &count)) return -1;
-    if (count != TRIGGER_COUNT) {
+    if (trigger_snapshot(W.trigger_snapshot, sizeof W.trigger_snapshot, &count, false) ||
+        trigger_snapshot(W.kept_snapshot, sizeof W.kept_snapshot, NULL, true))
+        return -1;
+    bool ok = count == W.ntriggers;
+    for (int i = 0; i < W.ntriggers; i++) {
+        const it_trigger_def_t *d = &W.triggers[i];
+        char rest[160];
+        snprintf(rest, sizeof rest, "%s|%s|%s|ROW|", d->event, d->table, d->timing);
+        if (!snapshot_has(W.trigger_snapshot, d->name, rest)) {
+            fprintf(stderr, "FAIL: trigger %s (%s %s ON %s, from %s) is missing or different\n", d->name, d->timing,
+                    d->event, d->table, aispm_migrations[d->migration].name);
+            ok = false;
+        }
+    }
+    for (int i = 0; i < APPEND_ONLY_COUNT; i++)
+        if (!snapshot_has(W.trigger_snapshot, APPEND_ONLY[i], "")) ok = false;
+    if (!snapshot_has(W.trigger_snapshot, PENDING_TRIGGER, "INSERT|evidence_events|AFTER|ROW|INSERT INTO chain_pending"))
+        ok = false;
+    if (!ok) {
         fprintf(stderr,
-                "FAIL: database %s has %d evidence_* triggers, expected %d (not migrated, or a killed test run left "
-                "them dropped):\n%s",
-                W.cfg.db_name, count, TRIGGER_COUNT, W.trigger_snapshot);
+                "FAIL: database %s has %d evidence_* triggers, the embedded migrations define %d, including the %d "
+                "append-only ones and %s (not migrated, or a killed test run left them dropped):\n%s",
+                W.cfg.db_name, count, W.ntriggers, APPEND_ONLY_COUNT, PENDING_TRIGGER, W.trigger_snapshot);
         return -1;
     }
     snprintf(W.keydir, sizeof W.keydir, "/tmp/aispm_it_evidence_XXXXXX");
@@ -386,6 +510,15 @@ static int test_setup(void **state) {
 static int test_teardown(void **state) {
     (void)state;
     int rc = 0;
+    for (; C.chain_locks > 0; C.chain_locks--) {
+        char name[64];
+        db_res_t *r;
+        snprintf(name, sizeof name, "aispm_chain_%lld", C.t.id);
+        if (db_query(W.app, "SELECT RELEASE_LOCK(CONCAT(DATABASE(), '.', ?))", DB_ARGS(DBS(name)), &r) == 0)
+            db_res_free(r);
+        else
+            rc = -1;
+    }
     if (C.purge[0] || C.purge[1]) {
         if (trigger_lock_raw() || drop_triggers_raw()) rc = -1;
         for (int i = 0; i < 2; i++)
@@ -394,6 +527,8 @@ static int test_teardown(void **state) {
     if (C.triggers_down) {
         if (restore_triggers()) rc = -1;
         C.triggers_down = false;
+    } else if (C.locked && check_trigger_snapshot("at the end of the test")) {
+        rc = -1;
     }
     trigger_unlock();
     return rc;
@@ -976,19 +1111,14 @@ static void test_tamper_inserted_link(void **state) {
     evidence_digest(forged.data, forged.len, C.digest[5], fdigest);
 
     drop_triggers();
-    uint64_t xid = 0;
-    int rc = db_exec(W.admin,
-                     "INSERT INTO evidence_events (tenant_id, ulid, action, created_at, body) "
-                     "SELECT tenant_id, ?, action, created_at, ? FROM evidence_events WHERE id = ?",
-                     DB_ARGS(DBS(xulid), DBSN(forged.data, forged.len), DBI(C.event_id[5])), NULL, &xid);
+    /* unqueued: no sequencer may link it at the chain's end meanwhile */
+    long long xid = insert_unqueued_event(W.admin, C.t.id, xulid, ACTIONS[4], 0, forged.data, forged.len);
     buf_free(&forged);
-    assert_int_equal(rc, 0);
-    assert_true(xid > 0);
     admin_exec("UPDATE evidence_links SET seq = seq + 1 WHERE tenant_id = ? AND seq >= 6 ORDER BY seq DESC",
                DB_ARGS(DBI(C.t.id)), 5);
     admin_exec("INSERT INTO evidence_links (tenant_id, seq, event_id, prev_digest, digest, linked_at) "
                "VALUES (?, 6, ?, ?, ?, UTC_TIMESTAMP(6))",
-               DB_ARGS(DBI(C.t.id), DBI((long long)xid), DBS(C.digest[5]), DBS(fdigest)), 1);
+               DB_ARGS(DBI(C.t.id), DBI(xid), DBS(C.digest[5]), DBS(fdigest)), 1);
     char ref[EVIDENCE_REF_MAX];
     event_ref_of(6, ref); /* the original event 6, now at seq 7 */
     expect_problem("inserted_or_reordered", 7, ref);
@@ -1003,52 +1133,157 @@ static void test_tamper_foreign_event(void **state) {
     C.purge[1] = other.id;
     char oulid[ULID_LEN + 1];
     assert_int_equal(ulid_new(oulid), 0);
-    uint64_t oid = 0;
-    /* the other tenant's event: inserted directly, never pending, never linked */
-    assert_int_equal(db_exec(W.admin,
-                             "INSERT INTO evidence_events (tenant_id, ulid, action, created_at, body) "
-                             "VALUES (?, ?, 'auth.login', UTC_TIMESTAMP(6), '{}')",
-                             DB_ARGS(DBI(other.id), DBS(oulid)), NULL, &oid),
-                     0);
+    /* the other tenant's event: inserted directly and taken out of the queue,
+     * so no sequencer links it into the other tenant's chain meanwhile */
+    long long oid = insert_unqueued_event(W.admin, other.id, oulid, "auth.login", 0, "{}", 2);
     drop_triggers();
     admin_exec("UPDATE evidence_links SET event_id = ? WHERE tenant_id = ? AND seq = 3",
-               DB_ARGS(DBI((long long)oid), DBI(C.t.id)), 1);
+               DB_ARGS(DBI(oid), DBI(C.t.id)), 1);
     char ref[EVIDENCE_REF_MAX];
     evidence_ref_format(C.t.ulid, oulid, ref);
     expect_problem("foreign", 3, ref);
 }
 
-/* events inserted without the application (no pending row, never linked):
- * tolerated while younger than the link delay, reported once older */
+/* A queued event not linked yet is tolerated (counted as pending). The real
+ * bypass of the queue is an event inserted directly whose chain_pending row
+ * is deleted with it (the application user may DELETE from chain_pending):
+ * it is never linked, and once older than the link delay verify reports it
+ * as "unlinked"; no sequencer launders it. */
 static void test_unlinked_event(void **state) {
     (void)state;
     make_chain("unlinked", 10);
-    C.purge[0] = C.t.id; /* its unlinked events would fail any later verify-audit */
-    char recent[ULID_LEN + 1], old[ULID_LEN + 1];
-    assert_int_equal(ulid_new(recent), 0);
-    assert_int_equal(db_exec(W.admin,
-                             "INSERT INTO evidence_events (tenant_id, ulid, action, created_at, body) "
-                             "VALUES (?, ?, 'auth.login', UTC_TIMESTAMP(6), '{}')",
-                             DB_ARGS(DBI(C.t.id), DBS(recent)), NULL, NULL),
-                     0);
+    C.purge[0] = C.t.id; /* its unlinked event would fail any later verify-audit */
+
+    /* queued, and kept from every sequencer by holding the chain lock */
+    chain_lock(C.t.id, true);
+    append_one(W.app, &C.t, "auth.login", "success", 10, NULL);
     evidence_verify_result_t v;
     assert_int_equal(verify(C.t.id, &v), 0);
+    if (!v.ok) print_verify("queued event", &v);
     assert_true(v.ok);
     assert_int_equal(v.events, 10);
     assert_int_equal(v.pending, 1);
+    chain_lock(C.t.id, false);
+    link_all(W.app, C.t.id);
+    assert_int_equal(verify(C.t.id, &v), 0);
+    assert_true(v.ok);
+    assert_int_equal(v.events, 11);
+    assert_int_equal(v.pending, 0);
 
+    /* bypass: inserted an hour ago, taken out of the queue */
+    char old[ULID_LEN + 1];
     assert_int_equal(ulid_new(old), 0);
-    assert_int_equal(db_exec(W.admin,
-                             "INSERT INTO evidence_events (tenant_id, ulid, action, created_at, body) "
-                             "VALUES (?, ?, 'auth.login', UTC_TIMESTAMP(6) - INTERVAL 1 HOUR, '{}')",
-                             DB_ARGS(DBI(C.t.id), DBS(old)), NULL, NULL),
-                     0);
+    insert_unqueued_event(W.app, C.t.id, old, "auth.login", 3600, "{}", 2);
     char ref[EVIDENCE_REF_MAX];
     evidence_ref_format(C.t.ulid, old, ref);
     expect_problem("unlinked", 0, ref);
-    /* the sequencer cannot launder it: it only links what the app queued */
+    /* the sequencer cannot launder it: it only links what is queued */
     link_all(W.app, C.t.id);
+    assert_int_equal(count_links(W.app, C.t.id), 11);
     expect_problem("unlinked", 0, ref);
+}
+
+/* a well-formed event body (what walk_chain checks: it names its own ref) */
+static void forge_body(const it_tenant_t *t, const char *eulid, buf_t *out) {
+    char ref[EVIDENCE_REF_MAX];
+    evidence_ref_format(t->ulid, eulid, ref);
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "schema", json_object_new_string("aispm.evidence.v1"));
+    json_object_object_add(o, "evidence_ref", json_object_new_string(ref));
+    json_object_object_add(o, "tenant_ref", json_object_new_string(t->ref));
+    json_object_object_add(o, "action", json_object_new_string("it.direct_insert"));
+    json_object_object_add(o, "outcome", json_object_new_string("success"));
+    json_object *actor = json_object_new_object();
+    json_object_object_add(actor, "ref", json_object_new_string("system"));
+    json_object_object_add(o, "actor", actor);
+    assert_int_equal(jcs_serialize(o, out), 0);
+    json_object_put(o);
+}
+
+/* Trigger evidence_events_pending queues every row INSERTed into
+ * evidence_events in the same statement, however it is inserted: the pending
+ * row is visible inside the inserting transaction before it commits (and to
+ * nobody else), and goes away with a rollback. A committed direct INSERT is
+ * then linked at the chain's end, like any appended event. */
+static void test_direct_insert_queued_by_trigger(void **state) {
+    (void)state;
+    make_chain("trigger-pending", 3);
+    char u1[ULID_LEN + 1], u2[ULID_LEN + 1];
+    assert_int_equal(ulid_new(u1), 0);
+    assert_int_equal(ulid_new(u2), 0);
+
+    /* one multi-row INSERT, rolled back */
+    assert_int_equal(db_begin(W.app), 0);
+    uint64_t rows = 0;
+    int rc = db_exec(W.app,
+                     "INSERT INTO evidence_events (tenant_id, ulid, action, created_at, body) VALUES "
+                     "(?, ?, 'it.direct_insert', UTC_TIMESTAMP(6), '{}'), "
+                     "(?, ?, 'it.direct_insert', UTC_TIMESTAMP(6) - INTERVAL 1 HOUR, '{}')",
+                     DB_ARGS(DBI(C.t.id), DBS(u1), DBI(C.t.id), DBS(u2)), &rows, NULL);
+    if (rc) {
+        db_rollback(W.app);
+        fail_msg("direct INSERT failed (%d: %s)", rc, db_error(W.app));
+    }
+    assert_int_equal(rows, 2);
+    /* no other statement ran: the INSERT itself queued both rows, with the
+     * event's id, tenant and created_at */
+    assert_int_equal(it_query_int(W.app,
+                                  "SELECT COUNT(*) FROM evidence_events e JOIN chain_pending p ON p.event_id = e.id "
+                                  "AND p.tenant_id = e.tenant_id AND p.created_at = e.created_at "
+                                  "WHERE e.ulid IN (?, ?)",
+                                  DB_ARGS(DBS(u1), DBS(u2))),
+                     2);
+    assert_int_equal(count_pending(W.app, C.t.id), 2);
+    /* uncommitted: another connection sees neither the events nor their
+     * pending rows (so no sequencer can link them yet) */
+    assert_int_equal(it_query_int(W.admin,
+                                  "SELECT COUNT(*) FROM evidence_events e JOIN chain_pending p ON p.event_id = e.id "
+                                  "WHERE e.ulid IN (?, ?)",
+                                  DB_ARGS(DBS(u1), DBS(u2))),
+                     0);
+    assert_int_equal(count_pending(W.admin, C.t.id), 0);
+    assert_int_equal(db_rollback(W.app), 0);
+    assert_int_equal(it_query_int(W.app, "SELECT COUNT(*) FROM evidence_events WHERE ulid IN (?, ?)",
+                                  DB_ARGS(DBS(u1), DBS(u2))),
+                     0);
+    assert_int_equal(count_pending(W.app, C.t.id), 0);
+    assert_int_equal(count_events(W.app, C.t.id), 3);
+    evidence_verify_result_t v;
+    assert_int_equal(verify(C.t.id, &v), 0);
+    assert_true(v.ok);
+    assert_int_equal(v.events, 3);
+    assert_int_equal(v.pending, 0);
+
+    /* committed on its own (autocommit): queued, then linked as seq 4 by
+     * whichever sequencer comes first; the chain verifies */
+    char u3[ULID_LEN + 1];
+    assert_int_equal(ulid_new(u3), 0);
+    buf_t body = BUF_INIT;
+    forge_body(&C.t, u3, &body);
+    uint64_t id = 0;
+    rc = db_exec(W.app,
+                 "INSERT INTO evidence_events (tenant_id, ulid, action, created_at, body) "
+                 "VALUES (?, ?, 'it.direct_insert', UTC_TIMESTAMP(6), ?)",
+                 DB_ARGS(DBI(C.t.id), DBS(u3), DBSN(body.data, body.len)), NULL, &id);
+    buf_free(&body);
+    if (rc) fail_msg("direct INSERT failed (%d: %s)", rc, db_error(W.app));
+    assert_true(id > 0);
+    assert_int_equal(it_query_int(W.app, "SELECT COUNT(*) FROM chain_pending WHERE event_id = ?",
+                                  DB_ARGS(DBI((long long)id))) +
+                         it_query_int(W.app, "SELECT COUNT(*) FROM evidence_links WHERE event_id = ?",
+                                      DB_ARGS(DBI((long long)id))),
+                     1);
+    link_all(W.app, C.t.id);
+    assert_int_equal(it_query_int(W.app, "SELECT seq FROM evidence_links WHERE tenant_id = ? AND event_id = ?",
+                                  DB_ARGS(DBI(C.t.id), DBI((long long)id))),
+                     4);
+    assert_int_equal(verify(C.t.id, &v), 0);
+    if (!v.ok) print_verify("chain with a directly inserted event", &v);
+    assert_true(v.ok);
+    assert_int_equal(v.events, 4);
+    assert_int_equal(v.head_seq, 4);
+    assert_int_equal(v.pending, 0);
+    check_chain_recomputes(C.t.id, 4, v.head_digest);
 }
 
 /* signs the chain head; the server's job worker may have signed it first */
@@ -1240,6 +1475,103 @@ static void test_checkpoint_refused_over_tampered_chain(void **state) {
     assert_int_equal(count_checkpoints(C.t.id), 1);
 }
 
+/* --- batched linking ---------------------------------------------------- */
+
+/* The sequencer writes links LINK_BATCH (64) at a time. To see what ONE
+ * evidence_link_pending call does with a backlog, the test connection holds
+ * the tenant's chain lock (chain_lock) while it appends and links. */
+#define BACKLOG 150
+
+/* one evidence_link_pending call (max_events) that must link `expect` events */
+static void link_once(long long tid, int max_events, int expect) {
+    int n = -1;
+    int rc = evidence_link_pending(W.app, tid, max_events, &n);
+    if (rc) fail_msg("evidence_link_pending failed (%d: %s)", rc, db_error(W.app));
+    print_message("evidence_link_pending(max_events %d) linked %d\n", max_events, n);
+    assert_int_equal(n, expect);
+}
+
+/* the chain links events in event-id order: each link's event id is above
+ * its predecessor's, and every linked event belongs to the tenant */
+static void check_link_order(long long tid) {
+    assert_int_equal(it_query_int(W.app,
+                                  "SELECT COUNT(*) FROM evidence_links a JOIN evidence_links b "
+                                  "ON b.tenant_id = a.tenant_id AND b.seq = a.seq + 1 "
+                                  "WHERE a.tenant_id = ? AND b.event_id <= a.event_id",
+                                  DB_ARGS(DBI(tid))),
+                     0);
+    assert_int_equal(it_query_int(W.app,
+                                  "SELECT COUNT(*) FROM evidence_links l JOIN evidence_events e ON e.id = l.event_id "
+                                  "WHERE l.tenant_id = ? AND e.tenant_id <> l.tenant_id",
+                                  DB_ARGS(DBI(tid))),
+                     0);
+}
+
+static void verify_linked(long long tid, long long events, long long pending) {
+    evidence_verify_result_t v;
+    assert_int_equal(verify(tid, &v), 0);
+    if (!v.ok) print_verify("batched chain", &v);
+    assert_true(v.ok);
+    assert_int_equal(v.events, events);
+    assert_int_equal(v.head_seq, events);
+    assert_int_equal(v.pending, pending);
+    if (pending == 0) check_chain_recomputes(tid, events, v.head_digest);
+    check_link_order(tid);
+}
+
+/* 150 pending events in one call: two full batches of 64 and one of 22;
+ * then 128 more: exactly two full batches, nothing left for a last one */
+static void test_link_backlog_in_one_call(void **state) {
+    (void)state;
+    it_tenant_new(W.app, "batch-one-call", &C.t);
+    chain_lock(C.t.id, true);
+    append_batch(&C.t, 0, BACKLOG);
+    assert_int_equal(count_pending(W.app, C.t.id), BACKLOG);
+    link_once(C.t.id, 1000, BACKLOG);
+    assert_int_equal(count_pending(W.app, C.t.id), 0);
+    assert_int_equal(count_links(W.app, C.t.id), BACKLOG);
+    verify_linked(C.t.id, BACKLOG, 0);
+
+    append_batch(&C.t, BACKLOG, 128);
+    link_once(C.t.id, 1000, 128);
+    chain_lock(C.t.id, false);
+    assert_int_equal(count_pending(W.app, C.t.id), 0);
+    assert_int_equal(count_links(W.app, C.t.id), BACKLOG + 128);
+    char prev[65], head[65];
+    it_query_str(W.app, "SELECT prev_digest FROM evidence_links WHERE tenant_id = ? AND seq = ?",
+                 DB_ARGS(DBI(C.t.id), DBI(BACKLOG + 1)), prev, sizeof prev);
+    it_query_str(W.app, "SELECT digest FROM evidence_links WHERE tenant_id = ? AND seq = ?",
+                 DB_ARGS(DBI(C.t.id), DBI(BACKLOG)), head, sizeof head);
+    assert_string_equal(prev, head); /* the second call continued from the head */
+    verify_linked(C.t.id, BACKLOG + 128, 0);
+}
+
+/* max_events below the backlog: the first call links the 100 oldest events
+ * (64 + 36), the rest stay queued and a second call links them (50) */
+static void test_link_backlog_max_events(void **state) {
+    (void)state;
+    it_tenant_new(W.app, "batch-max", &C.t);
+    chain_lock(C.t.id, true);
+    append_batch(&C.t, 0, BACKLOG);
+    link_once(C.t.id, 100, 100);
+    assert_int_equal(count_links(W.app, C.t.id), 100);
+    assert_int_equal(count_pending(W.app, C.t.id), BACKLOG - 100);
+    /* the oldest were linked: every queued event is newer than every linked one */
+    assert_int_equal(it_query_int(W.app,
+                                  "SELECT (SELECT MAX(event_id) FROM evidence_links WHERE tenant_id = ?) < "
+                                  "(SELECT MIN(event_id) FROM chain_pending WHERE tenant_id = ?)",
+                                  DB_ARGS(DBI(C.t.id), DBI(C.t.id))),
+                     1);
+    verify_linked(C.t.id, 100, BACKLOG - 100); /* the rest: pending, not yet overdue */
+
+    link_once(C.t.id, 1000, BACKLOG - 100);
+    link_once(C.t.id, 1000, 0); /* nothing left */
+    chain_lock(C.t.id, false);
+    assert_int_equal(count_pending(W.app, C.t.id), 0);
+    assert_int_equal(count_links(W.app, C.t.id), BACKLOG);
+    verify_linked(C.t.id, BACKLOG, 0);
+}
+
 /* --- append-only enforcement ------------------------------------------- */
 
 typedef struct {
@@ -1326,11 +1658,15 @@ static void test_app_user_cannot_rewrite_evidence(void **state) {
     checkpoint_head(C.t.id, 5);
     trigger_lock(); /* triggers in place for the whole test */
     check_all_refused(W.app, "application user", IT_ER_TABLEACCESS_DENIED, "command denied");
-    /* nor may it remove the triggers (restored by the teardown if it could) */
-    int rc = db_exec_script(W.app, "DROP TRIGGER evidence_events_no_update");
-    if (rc == 0) C.triggers_down = true;
-    assert_int_not_equal(rc, 0);
-    assert_int_equal(db_errno(W.app), IT_ER_TABLEACCESS_DENIED); /* no TRIGGER privilege */
+    /* nor may it remove the triggers, the append-only ones or the one that
+     * queues events (restored by the teardown if it could) */
+    static const char *const DROPS[] = {"DROP TRIGGER evidence_events_no_update", "DROP TRIGGER " PENDING_TRIGGER};
+    for (size_t i = 0; i < sizeof DROPS / sizeof DROPS[0]; i++) {
+        int rc = db_exec_script(W.app, DROPS[i]);
+        if (rc == 0) C.triggers_down = true;
+        if (rc == 0) fail_msg("the application user was allowed to run %s", DROPS[i]);
+        assert_int_equal(db_errno(W.app), IT_ER_TABLEACCESS_DENIED); /* no TRIGGER privilege */
+    }
 }
 
 /* the admin user has every privilege: the triggers refuse it anyway */
@@ -1341,8 +1677,9 @@ static void test_admin_refused_by_triggers(void **state) {
     trigger_lock();
     char now[sizeof W.trigger_snapshot];
     int count = 0;
-    assert_int_equal(trigger_snapshot(now, sizeof now, &count), 0);
-    assert_int_equal(count, TRIGGER_COUNT);
+    assert_int_equal(trigger_snapshot(now, sizeof now, &count, false), 0);
+    assert_int_equal(count, W.ntriggers);
+    assert_string_equal(now, W.trigger_snapshot);
     check_all_refused(W.admin, "admin user", IT_ER_SIGNAL_EXCEPTION, "append-only");
 }
 
@@ -1358,6 +1695,9 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_link_and_verify, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_appenders_and_sequencer, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_two_sequencers_never_fork, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_link_backlog_in_one_call, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_link_backlog_max_events, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_direct_insert_queued_by_trigger, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_tamper_altered_event, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_tamper_deleted_event, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_tamper_deleted_link_gap, test_setup, test_teardown),

@@ -119,6 +119,26 @@ static int count_evidence_triggers(void) {
                              DB_NOARGS);
 }
 
+/* every trigger the embedded migrations create exists, on the table and with
+ * the timing and event they give it */
+static void check_embedded_triggers(void) {
+    it_trigger_def_t defs[64];
+    int n = it_embedded_triggers("", defs, 64);
+    assert_true(n >= 0);
+    for (int i = 0; i < n; i++) {
+        long long found = it_query_int(W.admin,
+                                       "SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = "
+                                       "DATABASE() AND TRIGGER_NAME = ? AND EVENT_OBJECT_TABLE = ? "
+                                       "AND ACTION_TIMING = ? AND EVENT_MANIPULATION = ?",
+                                       DB_ARGS(DBS(defs[i].name), DBS(defs[i].table), DBS(defs[i].timing),
+                                               DBS(defs[i].event)));
+        if (found != 1)
+            fail_msg("trigger %s (%s %s ON %s) of %s is missing", defs[i].name, defs[i].timing, defs[i].event,
+                     defs[i].table, aispm_migrations[defs[i].migration].name);
+    }
+    print_message("%d triggers of %d embedded migrations present\n", n, aispm_migrations_count);
+}
+
 static void test_migrate_is_idempotent(void **state) {
     (void)state;
     char before[8192], after[8192];
@@ -158,6 +178,10 @@ static void test_migrate_is_idempotent(void **state) {
         assert_string_equal(name, aispm_migrations[i].name);
     }
     assert_int_equal(db_latest_version(), latest);
+    assert_int_equal(it_query_int(W.app, "SELECT MAX(version) FROM schema_migrations", DB_NOARGS), latest);
+    /* versions are unique and the list is applied in ascending order */
+    for (int i = 1; i < aispm_migrations_count; i++)
+        assert_true(atoi(aispm_migrations[i].name) > atoi(aispm_migrations[i - 1].name));
 
     /* re-running re-creates the same application user: same grants, the
      * configured password still works */
@@ -167,7 +191,8 @@ static void test_migrate_is_idempotent(void **state) {
     assert_int_equal(it_connect(&W.cfg, false, &fresh), 0);
     assert_int_equal(it_query_int(fresh, "SELECT 1", DB_NOARGS), 1);
     db_close(fresh);
-    assert_int_equal(count_evidence_triggers(), 6);
+    assert_int_equal(count_evidence_triggers(), 6); /* the append-only set */
+    check_embedded_triggers();
 }
 
 /* a database with a migration newer than this binary knows is refused */
