@@ -12,7 +12,9 @@
 void api_catalog_get(req_t *r) {
     /* catalog managers also see what is disabled */
     bool all = rbac_role_has(r->actor.role, PERM_CATALOG_MANAGE);
-    resp_json(r, 200, catalog_projection(&r->actor, all));
+    size_t len;
+    const char *json = catalog_projection_json(&r->app->catalog_cache, &r->actor, all, &len);
+    resp_text(r, 200, "application/json", json, len);
 }
 
 void api_catalog_set(req_t *r) {

@@ -166,11 +166,20 @@ static int simple(db_t *db, const char *q) {
     return 0;
 }
 
+/* No ping before a transaction (it cost one round trip per transaction): a
+ * connection lost while idle makes START TRANSACTION fail with a lost-
+ * connection error, and since nothing of the transaction exists yet it is
+ * retried once on a fresh connection. */
 int db_begin(db_t *db) {
-    if (db->in_tx == 0 && db->conn && !db_ping(db)) reconnect(db);
-    int rc = simple(db, "START TRANSACTION");
-    if (!rc) db->in_tx = 1;
-    return rc;
+    if (!db->conn && reconnect(db)) return AISPM_EDB;
+    if (mysql_query(db->conn, "START TRANSACTION") != 0) {
+        if (!lost(mysql_errno(db->conn)) || reconnect(db) != 0 || mysql_query(db->conn, "START TRANSACTION") != 0) {
+            db_log_error(db, "START TRANSACTION", db_error(db), db_errno(db));
+            return AISPM_EDB;
+        }
+    }
+    db->in_tx = 1;
+    return 0;
 }
 int db_commit(db_t *db) {
     db->in_tx = 0;

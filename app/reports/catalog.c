@@ -9,7 +9,10 @@
 #include "reports/catalog.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "core/buf.h"
 
 #include "core/err.h"
 #include "server/auth.h"
@@ -102,6 +105,51 @@ json_object *catalog_projection(const actor_t *a, bool include_disabled) {
     json_object_object_add(o, "total", json_object_new_int(NREPORTS));
     json_object_object_add(o, "reports", arr);
     return o;
+}
+
+#define CATALOG_CACHE_SLOTS 16
+
+typedef struct {
+    buf_t key; /* tenant_ref \n include flag \n disabled list */
+    buf_t json;
+} catalog_cache_slot_t;
+
+struct catalog_cache {
+    catalog_cache_slot_t slot[CATALOG_CACHE_SLOTS];
+};
+
+static unsigned fnv1a(const char *p, size_t n) {
+    unsigned h = 2166136261u;
+    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)p[i]) * 16777619u;
+    return h;
+}
+
+const char *catalog_projection_json(catalog_cache_t **cache, const actor_t *a, bool include_disabled, size_t *len) {
+    if (!*cache) *cache = xcalloc(1, sizeof **cache);
+    buf_t k = BUF_INIT;
+    buf_printf(&k, "%s\n%d\n%s", a->tenant_ref, include_disabled ? 1 : 0, a->reports_disabled);
+    catalog_cache_slot_t *s = &(*cache)->slot[fnv1a(k.data, k.len) % CATALOG_CACHE_SLOTS];
+    if (s->key.len != k.len || memcmp(s->key.data, k.data, k.len) != 0) {
+        json_object *o = catalog_projection(a, include_disabled);
+        const char *txt = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+        buf_reset(&s->json);
+        buf_append(&s->json, txt, strlen(txt));
+        json_object_put(o);
+        buf_reset(&s->key);
+        buf_append(&s->key, k.data, k.len);
+    }
+    buf_free(&k);
+    *len = s->json.len;
+    return buf_cstr(&s->json);
+}
+
+void catalog_cache_free(catalog_cache_t *cache) {
+    if (!cache) return;
+    for (int i = 0; i < CATALOG_CACHE_SLOTS; i++) {
+        buf_free(&cache->slot[i].key);
+        buf_free(&cache->slot[i].json);
+    }
+    free(cache);
 }
 
 int catalog_set_enabled(db_t *db, actor_t *a, const char *report_id, bool enabled, const char *request_id) {

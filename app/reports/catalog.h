@@ -35,6 +35,13 @@ bool catalog_enabled(const actor_t *a, const char *report_id);
  * audiences,enabled}], "enabled_count", "total"}; include_disabled shows the
  * disabled ones too (for catalog managers) */
 json_object *catalog_projection(const actor_t *a, bool include_disabled);
+/* the same projection serialized (compact JSON), from a small per-process
+ * cache: the catalog is compiled in, so a projection depends only on the
+ * tenant, its disabled list and include_disabled. The returned text stays
+ * valid until the next call; *cache is created on first use and freed with
+ * catalog_cache_free. */
+const char *catalog_projection_json(catalog_cache_t **cache, const actor_t *a, bool include_disabled, size_t *len);
+void catalog_cache_free(catalog_cache_t *cache);
 /* enables/disables a report for the actor's tenant, with evidence.
  * AISPM_ENOTFOUND for an unknown report id. */
 int catalog_set_enabled(db_t *db, actor_t *a, const char *report_id, bool enabled, const char *request_id);

@@ -54,11 +54,54 @@ int auth_evidence(db_t *db, const actor_t *a, const char *action, const char *ob
     return evidence_append(db, &ev, ref_out);
 }
 
+/* Bearer tokens resolved in the last AUTH_CACHE_TTL_MS are served from a
+ * per-process cache (positive results only). A hit still reads the token row
+ * and its tenant by primary key, so revocation, expiry, the tenant's licence
+ * and its catalog choices apply at once; only the user's own row (role,
+ * disabled, display name) may be up to the TTL old in each worker. The
+ * three-table join of a miss costs MariaDB about twice a primary-key read
+ * (bench/http.sh: catalog 0.52 -> 0.77 of the one-SELECT responder). */
+#define AUTH_CACHE_SLOTS 16
+#define AUTH_CACHE_TTL_MS 1000
+
+struct auth_cache {
+    struct {
+        char hash[65];
+        int64_t until_ms; /* monotonic */
+        actor_t actor;
+    } e[AUTH_CACHE_SLOTS];
+};
+
+static int hexval(char c) { return c >= 'a' ? c - 'a' + 10 : c - '0'; }
+
 static int resolve_bearer(req_t *r, const char *tok) {
     size_t n = strlen(tok);
     if (n < 8 || n >= TOKEN_TEXT_MAX || strncmp(tok, TOKEN_PREFIX, strlen(TOKEN_PREFIX)) != 0) return AISPM_EUNAUTH;
     char hash[65];
     sha256_hex(tok, n, hash);
+    if (!r->app->auth_cache) r->app->auth_cache = xcalloc(1, sizeof *r->app->auth_cache);
+    __auto_type slot = &r->app->auth_cache->e[(hexval(hash[0]) * 16 + hexval(hash[1])) % AUTH_CACHE_SLOTS];
+    int64_t now = monotonic_ms();
+    if (now < slot->until_ms && strcmp(slot->hash, hash) == 0) {
+        db_res_t *vr;
+        int vrc = db_query(r->app->db,
+                           "SELECT (k.revoked_at IS NULL AND k.expires_at > UTC_TIMESTAMP(6)), " LICENCE_OK
+                           ", t.reports_disabled FROM api_tokens k JOIN tenants t ON t.id = k.tenant_id WHERE k.id = ?",
+                           DB_ARGS(DBI(slot->actor.token_id)), &vr);
+        if (vrc) return vrc;
+        bool valid = db_res_next(vr) && db_res_int(vr, 0);
+        if (valid) {
+            slot->actor.licence_ok = db_res_int(vr, 1) != 0;
+            copy(slot->actor.reports_disabled, sizeof slot->actor.reports_disabled, db_res_str(vr, 2));
+        }
+        db_res_free(vr);
+        if (!valid) {
+            slot->until_ms = 0;
+            return AISPM_EUNAUTH;
+        }
+        r->actor = slot->actor;
+        return 0;
+    }
     db_res_t *res;
     int rc = db_query(r->app->db,
                       "SELECT k.id, k.ref, (k.revoked_at IS NULL AND k.expires_at > UTC_TIMESTAMP(6)), "
@@ -83,6 +126,9 @@ static int resolve_bearer(req_t *r, const char *tok) {
     if (stale) /* at most one write per token per minute */
         db_exec(r->app->db, "UPDATE api_tokens SET last_used_at = UTC_TIMESTAMP(6) WHERE id = ?",
                 DB_ARGS(DBI(a->token_id)), NULL, NULL);
+    memcpy(slot->hash, hash, sizeof hash);
+    slot->actor = *a;
+    slot->until_ms = now + AUTH_CACHE_TTL_MS;
     return 0;
 }
 

@@ -22,6 +22,8 @@
 #include "server/rbac.h"
 
 typedef struct metrics metrics_t;
+typedef struct catalog_cache catalog_cache_t;
+typedef struct auth_cache auth_cache_t;
 
 /* per-process application context (one per worker) */
 typedef struct app {
@@ -30,6 +32,8 @@ typedef struct app {
     tmpl_set_t *tmpl;
     metrics_t *metrics; /* shared memory, owned by the master */
     int worker_index;
+    catalog_cache_t *catalog_cache; /* serialized catalog projections (reports/catalog.c) */
+    auth_cache_t *auth_cache;       /* recently resolved bearer tokens (server/auth.c) */
 } app_t;
 
 typedef enum { ACTOR_NONE = 0, ACTOR_SESSION, ACTOR_TOKEN, ACTOR_SYSTEM } actor_kind_t;

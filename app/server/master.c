@@ -35,6 +35,7 @@
 #include "core/log.h"
 #include "core/timeutil.h"
 #include "db/migrate.h"
+#include "reports/catalog.h"
 #include "server/metrics.h"
 #include "server/router.h"
 #include "server/worker.h"
@@ -115,6 +116,8 @@ static void child_main(int kind) {
         }
         rc = http_worker_run(&app, g_listen_fd);
         tmpl_set_free(app.tmpl);
+        catalog_cache_free(app.catalog_cache);
+        free(app.auth_cache);
     } else {
         close(g_listen_fd);
         rc = job_worker_run(&app);
