@@ -24,6 +24,13 @@ void api_setup_step_put(req_t *r);
 void api_setup_contract(req_t *r);
 void api_delivery_contract(req_t *r);
 
+/* api/ingestion_api.c */
+void api_ingest_event(req_t *r);
+void api_ingest_batch(req_t *r);
+void api_ingested_event_get(req_t *r);
+void api_ingestion_health(req_t *r);
+void api_posture(req_t *r);
+
 /* portal/portal.c */
 void portal_root(req_t *r);
 void portal_login_get(req_t *r);

@@ -328,6 +328,11 @@ const char *http_reason(int status) {
 }
 
 void resp_problem(req_t *r, int status, const char *code, const char *detail, json_object *errors) {
+    resp_problem_ext(r, status, code, detail, errors, NULL);
+}
+
+void resp_problem_ext(req_t *r, int status, const char *code, const char *detail, json_object *errors,
+                      json_object *extra) {
     buf_reset(&r->headers);
     if (req_wants_html(r)) {
         json_object *d = json_object_new_object();
@@ -336,6 +341,7 @@ void resp_problem(req_t *r, int status, const char *code, const char *detail, js
         json_object_object_add(d, "detail", json_object_new_string(detail ? detail : ""));
         json_object_object_add(d, "request_id", json_object_new_string(r->request_id));
         if (errors) json_object_object_add(d, "errors", errors);
+        json_object_put(extra);
         resp_page(r, status, "error", http_reason(status), d);
         return;
     }
@@ -352,6 +358,12 @@ void resp_problem(req_t *r, int status, const char *code, const char *detail, js
     json_object_object_add(p, "instance", json_object_new_string(path_ok ? r->path : "/"));
     json_object_object_add(p, "request_id", json_object_new_string(r->request_id));
     if (errors) json_object_object_add(p, "errors", errors);
+    if (extra) {
+        json_object_object_foreach(extra, k, v) {
+            if (!json_object_object_get_ex(p, k, NULL)) json_object_object_add(p, k, json_object_get(v));
+        }
+        json_object_put(extra);
+    }
     const char *s = json_object_to_json_string_ext(p, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
     set_body(r, status, "application/problem+json", s, strlen(s));
     json_object_put(p);

@@ -125,6 +125,10 @@ void resp_page(req_t *r, int status, const char *tmpl, const char *title, json_o
  * (field -> message object, may be NULL) is attached as "errors"; takes
  * ownership of errors. */
 void resp_problem(req_t *r, int status, const char *code, const char *detail, json_object *errors);
+/* the same with extra members (an object whose members are added to the
+ * problem, e.g. per-item "results"); takes ownership of errors and extra */
+void resp_problem_ext(req_t *r, int status, const char *code, const char *detail, json_object *errors,
+                      json_object *extra);
 /* maps an AISPM_E* code to a problem response */
 void resp_error(req_t *r, int err);
 /* Set-Cookie with the standard attributes (HttpOnly, SameSite=Strict, Path=/,

@@ -39,6 +39,15 @@ const route_t aispm_routes[] = {
     {"GET", "/enterprise/aispm/reports/setup/contract", PERM_SETTINGS_READ, api_setup_contract, 0,
      "api_setup_contract"},
 
+    /* live ingestion and the posture projection */
+    {"POST", "/enterprise/aispm/events", PERM_INGEST, api_ingest_event, 0, "api_ingest_event"},
+    {"POST", "/enterprise/aispm/events/batch", PERM_INGEST, api_ingest_batch, 0, "api_ingest_batch"},
+    {"GET", "/enterprise/aispm/events/{event_id}", PERM_AUDIT_READ, api_ingested_event_get, 0,
+     "api_ingested_event"},
+    {"GET", "/enterprise/aispm/ingestion/health", PERM_AUDIT_READ, api_ingestion_health, 0,
+     "api_ingestion_health"},
+    {"GET", "/enterprise/aispm/posture", PERM_CATALOG_READ, api_posture, 0, "api_posture"},
+
     /* portal */
     {"GET", "/", PERM_PUBLIC, portal_root, P, "root"},
     {"GET", "/portal/login", PERM_PUBLIC, portal_login_get, P, "portal_login"},
