@@ -8,28 +8,37 @@
 # Builds, brings up (or reuses) a local stack in BENCH_STATE with scripts/up,
 # creates the scratch table aispm_bench.bench_plain (as the MariaDB admin user;
 # the app user gets INSERT on it), and runs build/evidence_bench with the
-# stack's configuration: W writers append for BENCH_SECONDS while a sequencer
-# links, then the link lag and evidence_verify, then the same W writers INSERT
-# plain rows of the same size for BENCH_SECONDS. Goal: appends/plain >= 0.5.
+# stack's configuration. Per round, W writers run three phases of
+# BENCH_SECONDS each:
+#   autocommit   evidence_append alone (one atomic INSERT, as the app writes
+#                an evidence-only event), a sequencer linking meanwhile;
+#   transaction  db_begin; evidence_append; db_commit, likewise;
+#   plain        one autocommit INSERT of a body of the same size (reference);
+# after each chain phase the link lag and evidence_verify of that mode's chain.
+# Key: autocommit appends/plain >= 0.5 (the transaction ratio is reported too:
+# in the app an append normally rides inside the transaction of the change it
+# records, whose cost belongs to that change).
 # Writes the section "evidence" of bench/results/latest.txt.
 #
 # Environment (besides those of bench/common.sh):
 #   BENCH_SECONDS   seconds per phase (default 10)
 #   BENCH_WRITERS   writer processes (default 8)
-#   BENCH_ROUNDS    repeat (chain phase, plain phase) this often and report the
-#                   totals (default 1; 3 evens out a busy machine)
+#   BENCH_ROUNDS    repeat the three phases this often (order rotated each
+#                   round) and report the totals (default 1; 3 evens out a
+#                   busy machine)
 #   BENCH_SEQ_IDLE_MS  sequencer pause after a short round (default 100, as the
 #                   app's job worker)
 #
 # The stack's own job worker links every tenant too; the output says how many
-# events each sequencer linked. Each run leaves one tenant "bench-evidence-*"
-# with its chain in the stack's database (evidence is append-only).
+# events each sequencer linked. Each run leaves two tenants "bench-evidence-*"
+# (one per mode) with their chains in the stack's database (evidence is
+# append-only).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 case ${1:-} in
--h | --help) sed -n '2,27p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+-h | --help) sed -n '2,35p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
 "") ;;
 *) aispm_error "unknown argument: $1"; exit 2 ;;
 esac
@@ -62,8 +71,8 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 out=$work/evidence-bench.txt
 lag_timeout=120
 rc=0
-# Bounded: per round two phases and the link lag allowance, plus a minute.
-timeout $((BENCH_ROUNDS * (2 * BENCH_SECONDS + lag_timeout) + 60)) "$BENCH_BUILD_DIR/evidence_bench" -c "$conf" \
+# Bounded: per round three phases and two link lag allowances, plus a minute.
+timeout $((BENCH_ROUNDS * (3 * BENCH_SECONDS + 2 * lag_timeout) + 60)) "$BENCH_BUILD_DIR/evidence_bench" -c "$conf" \
     --writers "$BENCH_WRITERS" --seconds "$BENCH_SECONDS" --rounds "$BENCH_ROUNDS" \
     --plain-table "$BENCH_SCRATCH_DB.bench_plain" \
     --seq-idle-ms "$BENCH_SEQ_IDLE_MS" --lag-timeout "$lag_timeout" >"$out" 2>"$work/evidence-bench.err" || rc=$?

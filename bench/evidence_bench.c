@@ -7,36 +7,55 @@
  *                  [--plain-table DB.TABLE] [--batch N] [--seq-idle-ms MS]
  *                  [--lag-timeout S] [--rounds R]
  *
- * Phase 1, chain: the master creates a fresh tenant row as the application
- * user and forks W writers and one sequencer, each with its own connection
- * (db_connect with the app's configuration). Writers loop for T seconds on
+ * The master creates two fresh tenant rows as the application user, one per
+ * append mode, so that each chain holds exactly the events of its mode. Each
+ * round runs three phases of T seconds, each with W writer processes on their
+ * own connections (db_connect with the app's configuration):
+ *
+ * autocommit: writers loop on
+ *     evidence_append(one small event)
+ * alone: since migration 002 that is one INSERT (trigger
+ * evidence_events_pending queues the event in chain_pending within the same
+ * statement), atomic on its own, which is how the app writes an evidence-only
+ * event (auth.login_failed, auth.login_throttled). This is the append's own
+ * cost and the mode the key ratio uses.
+ *
+ * transaction: writers loop on
  *     db_begin; evidence_append(one small event); db_commit
- * which is what every state-changing request of the app does besides its own
- * change. The sequencer loops evidence_link_pending(tenant, N) and sleeps
- * --seq-idle-ms (default 100, as the app's job worker does) whenever a round
- * linked fewer than N events. When the writers are done the master measures
- * the link lag: the time until no event of the tenant is left in
- * chain_pending. Then evidence_verify() must report the chain ok and holding
- * exactly the events appended.
+ * the loop of a state-changing request that writes nothing besides its
+ * evidence. In the app an append normally rides inside the transaction of the
+ * change it records, so START TRANSACTION and COMMIT are that change's cost,
+ * paid once whether or not it writes evidence.
  *
- * Phase 2, plain: the same W writers loop for T seconds on one autocommit
+ * In both chain phases one sequencer process loops evidence_link_pending(
+ * tenant, N) and sleeps --seq-idle-ms (default 100, as the app's job worker
+ * does) whenever a round linked fewer than N events. When the writers are
+ * done the master measures the link lag: the time until no event of the
+ * tenant is left in chain_pending. Then evidence_verify() must report the
+ * mode's chain ok and holding exactly the events appended in that mode.
+ *
+ * plain (the reference): writers loop on one autocommit
  *     INSERT INTO DB.TABLE (tenant_id, body) VALUES (?, ?)
- * with a body copied from one of the events of phase 1 (same size, same
- * bytes). DB.TABLE (default aispm_bench.bench_plain) must exist and the
- * application user must hold INSERT on it; bench/evidence.sh creates it.
+ * with a body copied from one of the events of the first chain phase (same
+ * size, same bytes). DB.TABLE (default aispm_bench.bench_plain) must exist and
+ * the application user must hold INSERT on it; bench/evidence.sh creates it.
  *
- * --rounds R repeats the pair (chain phase, plain phase) R times and reports
- * the totals, so slow drifts of background load hit both sides alike; the
- * chain keeps growing across rounds and is verified after each chain phase.
+ * --rounds R repeats the three phases R times and reports the totals, so slow
+ * drifts of background load hit every side alike; the order of the phases
+ * rotates by one each round (autocommit, transaction, plain; then
+ * transaction, plain, autocommit; ...), so what one phase leaves behind
+ * (InnoDB purge of chain_pending) does not always fall on the same next one.
+ * The chains keep growing across rounds and are verified after each chain
+ * phase.
  *
  * Every measured process runs against the same MariaDB, the same way, so the
  * ratio appends/plain says what the chain costs over a bare INSERT. A running
- * `aispm serve` on the same database links the bench tenant too (its job
+ * `aispm serve` on the same database links the bench tenants too (its job
  * worker links every tenant); the named lock in evidence_link_pending makes
  * the two sequencers take turns, and the output says who linked how much.
  *
- * Exit status: 0 when both phases ran and the chain verified (whether or not
- * the ratio met its goal), 1 on any failure, 2 on bad usage.
+ * Exit status: 0 when every phase ran and both chains verified (whether or
+ * not the ratios met their goal), 1 on any failure, 2 on bad usage.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -95,10 +114,13 @@ struct shared {
 static struct options opt;
 static config_t cfg;
 static struct shared *shm;
-static long long tenant_id;
-static char tenant_ref[REF_MAX];
+/* The three kinds of phase; the two chain modes have a tenant each. */
+enum kind { K_AUTO, K_TX, K_PLAIN, K_COUNT };
+static const char *const kind_name[K_COUNT] = {"autocommit", "transaction", "plain"};
+static long long tenant_id[2];      /* by mode: K_AUTO, K_TX */
+static char tenant_ref[2][REF_MAX];
 static char plain_sql[256];   /* built once: db.c caches statements by pointer */
-static char *plain_body;      /* copy of one phase-1 event body */
+static char *plain_body;      /* copy of one event body of the first chain phase */
 static size_t plain_body_len;
 
 static long long mono_ns(void) {
@@ -189,21 +211,22 @@ static int connect_app(db_t **db) {
     return 0;
 }
 
-/* A fresh tenant per run: its chain starts empty and holds only this run. */
-static int create_tenant(db_t *db) {
+/* A fresh tenant per mode and run: its chain starts empty and holds only
+ * this run's appends of that mode. */
+static int create_tenant(db_t *db, int mode) {
     char ulid[ULID_LEN + 1], slug[64], name[96];
     uint64_t id = 0;
-    if (ref_new("tenant", tenant_ref) || ulid_new(ulid)) return -1;
+    if (ref_new("tenant", tenant_ref[mode]) || ulid_new(ulid)) return -1;
     snprintf(slug, sizeof slug, "bench-evidence-%s", ulid);
     for (char *p = slug; *p; p++)
         if (*p >= 'A' && *p <= 'Z') *p = (char)(*p + 32);
-    snprintf(name, sizeof name, "Evidence benchmark %s", ulid);
+    snprintf(name, sizeof name, "Evidence benchmark %s (%s)", ulid, kind_name[mode]);
     if (db_exec(db, "INSERT INTO tenants (ref, slug, name) VALUES (?, ?, ?)",
-                DB_ARGS(DBS(tenant_ref), DBS(slug), DBS(name)), NULL, &id) != 0) {
+                DB_ARGS(DBS(tenant_ref[mode]), DBS(slug), DBS(name)), NULL, &id) != 0) {
         fprintf(stderr, "evidence_bench: cannot create the bench tenant: %s\n", db_error(db));
         return -1;
     }
-    tenant_id = (long long)id;
+    tenant_id[mode] = (long long)id;
     return 0;
 }
 
@@ -225,14 +248,16 @@ static void record(struct writer_stat *ws, long long t0, long long t1) {
     if (us > ws->max_us) ws->max_us = us;
 }
 
-static int one_append(db_t *db, long long n) {
+/* One event in MODE: K_AUTO is evidence_append alone (one INSERT, atomic on
+ * its own); K_TX wraps it in db_begin/db_commit as a request's change does. */
+static int one_append(db_t *db, int mode, long long n) {
     json_object *d = json_object_new_object();
     json_object_object_add(d, "report_id", json_object_new_string("executive_risk_brief"));
     json_object_object_add(d, "enabled", json_object_new_boolean(1));
     json_object_object_add(d, "n", json_object_new_int64(n));
     evidence_event_t ev = {
-        .tenant_id = tenant_id,
-        .tenant_ref = tenant_ref,
+        .tenant_id = tenant_id[mode],
+        .tenant_ref = tenant_ref[mode],
         .actor_ref = "system:bench",
         .actor_role = "platform_operator",
         .action = "bench.append",
@@ -241,21 +266,26 @@ static int one_append(db_t *db, long long n) {
         .request_id = "bench-evidence",
         .details = d,
     };
-    int rc = db_begin(db);
-    if (!rc) rc = evidence_append(db, &ev, NULL);
-    if (!rc)
-        rc = db_commit(db);
-    else
-        db_rollback(db);
+    int rc;
+    if (mode == K_AUTO) {
+        rc = evidence_append(db, &ev, NULL);
+    } else {
+        rc = db_begin(db);
+        if (!rc) rc = evidence_append(db, &ev, NULL);
+        if (!rc)
+            rc = db_commit(db);
+        else
+            db_rollback(db);
+    }
     json_object_put(d);
     return rc;
 }
 
 static int one_plain(db_t *db) {
-    return db_exec(db, plain_sql, DB_ARGS(DBI(tenant_id), DBSN(plain_body, plain_body_len)), NULL, NULL);
+    return db_exec(db, plain_sql, DB_ARGS(DBI(tenant_id[K_AUTO]), DBSN(plain_body, plain_body_len)), NULL, NULL);
 }
 
-static int writer_main(int index, int plain, int go_fd) {
+static int writer_main(int index, int kind, int go_fd) {
     struct writer_stat *ws = &shm->w[index];
     db_t *db;
     if (connect_app(&db)) return 1;
@@ -264,13 +294,13 @@ static int writer_main(int index, int plain, int go_fd) {
     long long t = mono_ns();
     int failing = 0; /* consecutive errors: a broken setup must not spin */
     while (t < deadline && failing < 20) {
-        int rc = plain ? one_plain(db) : one_append(db, ws->ops);
+        int rc = kind == K_PLAIN ? one_plain(db) : one_append(db, kind, ws->ops);
         long long t1 = mono_ns();
         if (rc) {
             failing++;
             if (++ws->errors <= 3)
-                fprintf(stderr, "evidence_bench: writer %d: %s failed: %s\n", index, plain ? "insert" : "append",
-                        db_error(db));
+                fprintf(stderr, "evidence_bench: writer %d (%s): %s failed: %s\n", index, kind_name[kind],
+                        kind == K_PLAIN ? "insert" : "append", db_error(db));
         } else {
             failing = 0;
             ws->ops++;
@@ -283,13 +313,13 @@ static int writer_main(int index, int plain, int go_fd) {
     return failing ? 1 : 0;
 }
 
-static int sequencer_main(int go_fd) {
+static int sequencer_main(int mode, int go_fd) {
     db_t *db;
     if (connect_app(&db)) return 1;
     wait_for_go(go_fd);
     while (!__atomic_load_n(&shm->stop_sequencer, __ATOMIC_SEQ_CST)) {
         int n = 0;
-        if (evidence_link_pending(db, tenant_id, opt.batch, &n) != 0) {
+        if (evidence_link_pending(db, tenant_id[mode], opt.batch, &n) != 0) {
             shm->seq_errors++;
             sleep_ms(10);
             continue;
@@ -321,12 +351,13 @@ struct total {
     long long hist[HIST_BUCKETS + 1];
 };
 
-static pid_t spawn(int role, int index, int plain, int go_pipe[2]) {
+/* role 0: writer INDEX of phase KIND; role 1: the sequencer of mode KIND. */
+static pid_t spawn(int role, int index, int kind, int go_pipe[2]) {
     pid_t pid = fork();
     if (pid == 0) {
         close(go_pipe[1]);
         signal(SIGPIPE, SIG_IGN);
-        _exit(role ? sequencer_main(go_pipe[0]) : writer_main(index, plain, go_pipe[0]));
+        _exit(role ? sequencer_main(kind, go_pipe[0]) : writer_main(index, kind, go_pipe[0]));
     }
     if (pid < 0) fprintf(stderr, "evidence_bench: fork: %s\n", strerror(errno));
     return pid;
@@ -349,18 +380,19 @@ static void kill_all(struct phase *ph) {
     if (ph->sequencer > 0) kill(ph->sequencer, SIGKILL);
 }
 
-/* Forks the writers (and, for the chain phase, the sequencer), waits until
+/* Forks the writers (and, for a chain phase, the sequencer), waits until
  * all are connected, starts them together and waits for the writers. The
  * sequencer keeps running; the caller stops it. */
-static int run_phase(int plain, struct phase *ph, struct total *tot) {
+static int run_phase(int kind, struct phase *ph, struct total *tot) {
+    int plain = kind == K_PLAIN;
     int go_pipe[2];
     memset(ph, 0, sizeof *ph);
     memset(shm, 0, sizeof *shm);
     if (pipe(go_pipe) != 0) return -1;
     int children = opt.writers + (plain ? 0 : 1);
     for (int i = 0; i < opt.writers; i++)
-        if ((ph->writers[i] = spawn(0, i, plain, go_pipe)) < 0) goto fail;
-    if (!plain && (ph->sequencer = spawn(1, 0, 0, go_pipe)) < 0) goto fail;
+        if ((ph->writers[i] = spawn(0, i, kind, go_pipe)) < 0) goto fail;
+    if (!plain && (ph->sequencer = spawn(1, 0, kind, go_pipe)) < 0) goto fail;
     close(go_pipe[0]);
     go_pipe[0] = -1;
 
@@ -433,21 +465,21 @@ static void stop_sequencer(struct phase *ph) {
     ph->sequencer = 0;
 }
 
-static long long count_pending(db_t *db) {
+static long long count_pending(db_t *db, long long tenant) {
     db_res_t *res;
-    if (db_query(db, "SELECT COUNT(*) FROM chain_pending WHERE tenant_id = ?", DB_ARGS(DBI(tenant_id)), &res))
+    if (db_query(db, "SELECT COUNT(*) FROM chain_pending WHERE tenant_id = ?", DB_ARGS(DBI(tenant)), &res))
         return -1;
     long long n = db_res_next(res) ? db_res_int(res, 0) : -1;
     db_res_free(res);
     return n;
 }
 
-static int load_sample_body(db_t *db, double *avg_len) {
+static int load_sample_body(db_t *db, long long tenant, double *avg_len) {
     db_res_t *res;
     if (db_query(db,
                  "SELECT body, (SELECT AVG(LENGTH(body)) FROM evidence_events WHERE tenant_id = ?) "
                  "FROM evidence_events WHERE tenant_id = ? ORDER BY id LIMIT 1",
-                 DB_ARGS(DBI(tenant_id), DBI(tenant_id)), &res))
+                 DB_ARGS(DBI(tenant), DBI(tenant)), &res))
         return -1;
     int rc = -1;
     if (db_res_next(res)) {
@@ -464,7 +496,7 @@ static int load_sample_body(db_t *db, double *avg_len) {
 }
 
 static void print_phase(const char *label, const char *what, const struct phase *ph) {
-    printf("%-6s %-8s %9lld in %6.2f s = %9.1f /s   latency p50 %.2f ms, p99 %.2f ms, max %.1f ms; errors %lld\n",
+    printf("%-14s %-7s %9lld in %6.2f s = %9.1f /s   latency p50 %.2f ms, p99 %.2f ms, max %.1f ms; errors %lld\n",
            label, what, ph->ops, ph->seconds, ph->seconds > 0 ? (double)ph->ops / ph->seconds : 0.0, ph->p50_ms,
            ph->p99_ms, ph->max_ms, ph->errors);
 }
@@ -476,37 +508,41 @@ static void print_total(const char *label, const char *what, const struct total 
     print_phase(label, what, &ph);
 }
 
-/* After a chain phase: waits until the sequencers linked everything, stops
- * ours, verifies the chain. Returns 0 when all was linked and verified. */
-static int settle_chain(db_t *db, struct phase *ph, long long appended_total, double *lag_out, long long *backlog_out) {
-    long long backlog = count_pending(db), left = backlog;
+/* After a chain phase of MODE: waits until the sequencers linked everything,
+ * stops ours, verifies the mode's chain, which must hold exactly the
+ * APPENDED_TOTAL events of all its phases so far. Returns 0 when all was
+ * linked and verified. */
+static int settle_chain(db_t *db, int mode, struct phase *ph, long long appended_total, double *lag_out,
+                        long long *backlog_out) {
+    long long tenant = tenant_id[mode];
+    long long backlog = count_pending(db, tenant), left = backlog;
     long long linked_ns = mono_ns(), give_up = ph->end_ns + (long long)opt.lag_timeout_s * 1000000000LL;
     while (left != 0 && linked_ns < give_up) {
         sleep_ms(2);
-        left = count_pending(db);
+        left = count_pending(db, tenant);
         linked_ns = mono_ns();
     }
     stop_sequencer(ph);
     double lag_s = (double)(linked_ns - ph->end_ns) / 1e9;
     long long by_bench = shm->seq_linked;
     if (left == 0)
-        printf("       link     backlog at end of writes %lld events; all linked %.3f s after the last commit\n",
+        printf("%14s link    backlog at end of writes %lld events; all linked %.3f s after the last commit\n", "",
                backlog, lag_s);
     else
-        printf("       link     NOT all linked %d s after the last commit (%lld of %lld still pending)\n",
+        printf("%14s link    NOT all linked %d s after the last commit (%lld of %lld still pending)\n", "",
                opt.lag_timeout_s, left, backlog);
-    printf("                linked by the bench sequencer %lld, by another sequencer (the stack's job worker) "
-           "%lld; sequencer errors %lld\n",
+    printf("%14s         linked by the bench sequencer %lld, by another sequencer (the stack's job worker) "
+           "%lld; sequencer errors %lld\n", "",
            by_bench, ph->ops - by_bench > 0 ? ph->ops - by_bench : 0, shm->seq_errors);
 
     evidence_verify_result_t v;
-    int vrc = evidence_verify(db, tenant_id, cfg.evidence_max_link_delay_ms, &v);
+    int vrc = evidence_verify(db, tenant, cfg.evidence_max_link_delay_ms, &v);
     int verified = vrc == 0 && v.ok && v.events == appended_total && v.pending == 0;
     if (vrc != 0)
-        printf("       verify   ERROR (evidence_verify returned %d)\n", vrc);
+        printf("%14s verify  ERROR (evidence_verify returned %d)\n", "", vrc);
     else
-        printf("       verify   %s: %lld events linked (appended %lld), %lld pending, head seq %lld, "
-               "%lld checkpoints%s%s\n",
+        printf("%14s verify  %s: %lld events linked (appended %lld), %lld pending, head seq %lld, "
+               "%lld checkpoints%s%s\n", "",
                verified ? "ok" : "FAILED", v.events, appended_total, v.pending, v.head_seq, v.checkpoints,
                v.ok ? "" : "; ", v.ok ? "" : v.message);
     fflush(stdout);
@@ -515,14 +551,16 @@ static int settle_chain(db_t *db, struct phase *ph, long long appended_total, do
     return left == 0 && verified ? 0 : -1;
 }
 
+static double per_s(const struct total *t) { return t->seconds > 0 ? (double)t->ops / t->seconds : 0; }
+
 int main(int argc, char **argv) {
-    char err[512], label[16];
-    static struct total chain_tot, plain_tot;
-    struct phase chain, plain;
+    char err[512], label[32];
+    static struct total tot[K_COUNT];
+    struct phase ph;
     db_t *db = NULL;
-    double lag_max = 0, avg_len = 0;
-    long long backlog_max = 0;
-    int rc = 1, bad = 0;
+    double lag_max[2] = {0, 0}, avg_len = 0;
+    long long backlog_max[2] = {0, 0};
+    int rc = 1, bad[2] = {0, 0};
 
     if (parse_options(argc, argv) != 0) return 2;
     if (config_load(opt.config, &cfg, err, sizeof err) != 0) {
@@ -537,69 +575,100 @@ int main(int argc, char **argv) {
         return 1;
     }
 
-    if (connect_app(&db) || create_tenant(db)) goto out;
+    if (connect_app(&db) || create_tenant(db, K_AUTO) || create_tenant(db, K_TX)) goto out;
     db_close(db); /* children open their own connections */
     db = NULL;
-    printf("evidence_bench: tenant %s (id %lld); %d writers, %d s per phase, %d round(s); "
-           "sequencer batch %d, idle %d ms\n",
-           tenant_ref, tenant_id, opt.writers, opt.seconds, opt.rounds, opt.batch, opt.seq_idle_ms);
+    printf("evidence_bench: %d writers, %d s per phase, %d round(s)%s; sequencer batch %d, idle %d ms\n",
+           opt.writers, opt.seconds, opt.rounds, opt.rounds > 1 ? " (phase order rotated each round)" : "",
+           opt.batch, opt.seq_idle_ms);
+    printf("  autocommit   evidence_append alone: one INSERT, atomic on its own (trigger queues it), as the app\n"
+           "               writes an evidence-only event; tenant %s (id %lld)\n",
+           tenant_ref[K_AUTO], tenant_id[K_AUTO]);
+    printf("  transaction  db_begin; evidence_append; db_commit; tenant %s (id %lld)\n", tenant_ref[K_TX],
+           tenant_id[K_TX]);
+    printf("  plain        one autocommit INSERT into %s (the reference)\n\n", opt.plain_table);
     fflush(stdout);
 
     for (int r = 0; r < opt.rounds; r++) {
-        snprintf(label, sizeof label, "r%d", r + 1);
-        /* Phase 1: appends with the chain kept. */
-        if (run_phase(0, &chain, &chain_tot) != 0) goto out;
-        print_phase(opt.rounds > 1 ? label : "chain", "appends", &chain);
-        if (connect_app(&db)) {
-            stop_sequencer(&chain);
-            goto out;
-        }
-        double lag;
-        long long backlog;
-        if (settle_chain(db, &chain, chain_tot.ops, &lag, &backlog) != 0) bad = 1;
-        if (lag < 0)
-            lag_max = -1.0; /* not all linked in time: stays reported */
-        else if (lag_max >= 0 && lag > lag_max)
-            lag_max = lag;
-        if (backlog > backlog_max) backlog_max = backlog;
-
-        /* Phase 2: plain INSERTs of a body of the same size. */
-        if (!plain_body) {
-            if (load_sample_body(db, &avg_len) != 0) {
+        for (int step = 0; step < K_COUNT; step++) {
+            int kind = (r + step) % K_COUNT;
+            if (opt.rounds > 1)
+                snprintf(label, sizeof label, "r%d %s", r + 1, kind_name[kind]);
+            else
+                snprintf(label, sizeof label, "%s", kind_name[kind]);
+            if (kind == K_PLAIN && !plain_body) { /* cannot happen: a chain phase runs first in round 1 */
                 fprintf(stderr, "evidence_bench: no event body to copy\n");
                 goto out;
             }
-            /* fail fast, with the reason, if the plain table is unusable */
-            if (one_plain(db) != 0) {
-                fprintf(stderr, "evidence_bench: cannot INSERT into %s as %s: %s\n", opt.plain_table, cfg.db_user,
-                        db_error(db));
+            if (run_phase(kind, &ph, &tot[kind]) != 0) goto out;
+            print_phase(label, kind == K_PLAIN ? "inserts" : "appends", &ph);
+            fflush(stdout);
+            if (kind == K_PLAIN) continue;
+
+            if (connect_app(&db)) {
+                stop_sequencer(&ph);
                 goto out;
             }
+            double lag;
+            long long backlog;
+            if (settle_chain(db, kind, &ph, tot[kind].ops, &lag, &backlog) != 0) bad[kind] = 1;
+            if (lag < 0)
+                lag_max[kind] = -1.0; /* not all linked in time: stays reported */
+            else if (lag_max[kind] >= 0 && lag > lag_max[kind])
+                lag_max[kind] = lag;
+            if (backlog > backlog_max[kind]) backlog_max[kind] = backlog;
+            if (!plain_body) {
+                /* the plain phase copies a body of this first chain phase */
+                if (load_sample_body(db, tenant_id[kind], &avg_len) != 0) {
+                    fprintf(stderr, "evidence_bench: no event body to copy\n");
+                    goto out;
+                }
+                /* fail fast, with the reason, if the plain table is unusable */
+                if (one_plain(db) != 0) {
+                    fprintf(stderr, "evidence_bench: cannot INSERT into %s as %s: %s\n", opt.plain_table,
+                            cfg.db_user, db_error(db));
+                    goto out;
+                }
+            }
+            db_close(db);
+            db = NULL;
         }
-        db_close(db);
-        db = NULL;
-        if (run_phase(1, &plain, &plain_tot) != 0) goto out;
-        print_phase(opt.rounds > 1 ? label : "plain", "inserts", &plain);
-        fflush(stdout);
     }
-    printf("                plain rows into %s, body %zu bytes (chain events average %.0f)\n", opt.plain_table,
+    printf("%14s         plain rows into %s, body %zu bytes (chain events average %.0f)\n", "", opt.plain_table,
            plain_body_len, avg_len);
     if (opt.rounds > 1) {
-        print_total("chain", "appends", &chain_tot);
-        print_total("plain", "inserts", &plain_tot);
+        printf("\ntotals over %d rounds:\n", opt.rounds);
+        print_total(kind_name[K_AUTO], "appends", &tot[K_AUTO]);
+        print_total(kind_name[K_TX], "appends", &tot[K_TX]);
+        print_total(kind_name[K_PLAIN], "inserts", &tot[K_PLAIN]);
     }
 
-    double a = chain_tot.seconds > 0 ? (double)chain_tot.ops / chain_tot.seconds : 0;
-    double p = plain_tot.seconds > 0 ? (double)plain_tot.ops / plain_tot.seconds : 0;
-    double ratio = p > 0 ? a / p : 0;
-    printf("ratio  appends/plain %.2f (goal >= %.2f): %s; link lag %s%.3f s; verify %s\n", ratio, RATIO_GOAL,
-           ratio >= RATIO_GOAL ? "PASS" : "MISS", opt.rounds > 1 ? "max " : "", lag_max, bad ? "FAILED" : "ok");
-    printf("RESULT appends_per_s=%.1f plain_per_s=%.1f ratio=%.3f link_lag_s=%.3f backlog=%lld verify=%s "
-           "append_p99_ms=%.2f plain_p99_ms=%.2f writers=%d seconds=%d rounds=%d\n",
-           a, p, ratio, lag_max, backlog_max, bad ? "failed" : "ok",
-           percentile_ms(chain_tot.hist, chain_tot.ops, 0.99), percentile_ms(plain_tot.hist, plain_tot.ops, 0.99),
+    double a = per_s(&tot[K_AUTO]), x = per_s(&tot[K_TX]), p = per_s(&tot[K_PLAIN]);
+    double ratio = p > 0 ? a / p : 0, ratio_tx = p > 0 ? x / p : 0;
+    const char *verify = bad[K_AUTO] || bad[K_TX] ? "FAILED" : "ok";
+    printf("\nratio  autocommit appends/plain %.2f; transaction appends/plain %.2f (transaction/autocommit %.2f)\n",
+           ratio, ratio_tx, a > 0 ? x / a : 0);
+    printf("link   lag%s: autocommit %.3f s, transaction %.3f s; verify: autocommit %s, transaction %s\n",
+           opt.rounds > 1 ? " max" : "", lag_max[K_AUTO], lag_max[K_TX], bad[K_AUTO] ? "FAILED" : "ok",
+           bad[K_TX] ? "FAILED" : "ok");
+    printf("note   In the application an append normally rides inside the transaction of the change it records\n"
+           "       (db_begin; the change; evidence_append; db_commit), so START TRANSACTION and COMMIT are that\n"
+           "       change's own cost, paid whether or not it writes evidence. The transaction mode is that whole\n"
+           "       loop for a change that writes nothing else; the key ratio uses the autocommit mode, the\n"
+           "       append's own cost (and how the app writes an evidence-only event).\n");
+    printf("KEY    autocommit appends/plain %.2f (goal >= %.2f): %s; link lag %s%.3f s; verify %s\n", ratio,
+           RATIO_GOAL, ratio >= RATIO_GOAL ? "PASS" : "MISS", opt.rounds > 1 ? "max " : "",
+           lag_max[K_AUTO] < 0 || lag_max[K_TX] < 0 ? -1.0
+                                                    : (lag_max[K_AUTO] > lag_max[K_TX] ? lag_max[K_AUTO] : lag_max[K_TX]),
+           verify);
+    printf("RESULT appends_per_s=%.1f appends_tx_per_s=%.1f plain_per_s=%.1f ratio=%.3f ratio_tx=%.3f "
+           "link_lag_s=%.3f link_lag_tx_s=%.3f backlog=%lld backlog_tx=%lld verify=%s append_p99_ms=%.2f "
+           "append_tx_p99_ms=%.2f plain_p99_ms=%.2f writers=%d seconds=%d rounds=%d\n",
+           a, x, p, ratio, ratio_tx, lag_max[K_AUTO], lag_max[K_TX], backlog_max[K_AUTO], backlog_max[K_TX],
+           bad[K_AUTO] || bad[K_TX] ? "failed" : "ok", percentile_ms(tot[K_AUTO].hist, tot[K_AUTO].ops, 0.99),
+           percentile_ms(tot[K_TX].hist, tot[K_TX].ops, 0.99), percentile_ms(tot[K_PLAIN].hist, tot[K_PLAIN].ops, 0.99),
            opt.writers, opt.seconds, opt.rounds);
-    rc = (!bad && !chain_tot.failed && !plain_tot.failed) ? 0 : 1;
+    rc = (!bad[K_AUTO] && !bad[K_TX] && !tot[K_AUTO].failed && !tot[K_TX].failed && !tot[K_PLAIN].failed) ? 0 : 1;
 out:
     if (db) db_close(db);
     free(plain_body);
