@@ -31,6 +31,13 @@ void api_ingested_event_get(req_t *r);
 void api_ingestion_health(req_t *r);
 void api_posture(req_t *r);
 
+/* api/render_api.c */
+void api_render_create(req_t *r);
+void api_render_get(req_t *r);
+void api_render_list(req_t *r);
+void api_artifact_get(req_t *r);
+void api_artifact_content(req_t *r);
+
 /* portal/portal.c */
 void portal_root(req_t *r);
 void portal_login_get(req_t *r);
@@ -46,5 +53,11 @@ void portal_tokens(req_t *r);
 void portal_tokens_create(req_t *r);
 void portal_tokens_revoke(req_t *r);
 void portal_audit(req_t *r);
+
+/* portal/portal_render.c */
+void portal_render_decorate_catalog(req_t *r, json_object *catalog);
+void portal_render_post(req_t *r);
+void portal_render_get(req_t *r);
+void portal_renders(req_t *r);
 
 #endif

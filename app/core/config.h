@@ -35,6 +35,7 @@ typedef struct {
 
     char templates_dir[1024];
     char evidence_key[1024];
+    char artifacts_dir[1024]; /* rendered report artifacts, content-addressed */
 
     size_t max_body_bytes;
     int json_max_depth;

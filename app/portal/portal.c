@@ -143,6 +143,7 @@ void portal_catalog(req_t *r) {
     bool manage = rbac_role_has(r->actor.role, PERM_CATALOG_MANAGE);
     json_object *d = catalog_projection(&r->actor, manage);
     json_object_object_add(d, "can_manage", json_object_new_boolean(manage));
+    portal_render_decorate_catalog(r, d);
     char flag[8];
     if (req_query(r, "setup", flag, sizeof flag))
         json_object_object_add(d, "setup_done", json_object_new_boolean(1));

@@ -58,7 +58,7 @@
 /* node kinds */
 enum { N_TEXT, N_VAR, N_IF, N_UNLESS, N_EACH, N_INCLUDE };
 /* filters; `attr` compiles to F_HTML (identical escaping) */
-enum { F_HTML, F_URL, F_JS, F_RAW, F_JSON };
+enum { F_HTML, F_URL, F_JS, F_RAW, F_JSON, F_MD };
 /* path kinds */
 enum { P_NAME, P_DOT, P_ROOT, P_INDEX, P_FIRST, P_LAST };
 /* value kinds seen while rendering */
@@ -123,6 +123,32 @@ void html_escape(buf_t *out, const char *s, size_t len) {
         start = i + 1;
     }
     if (len > start) buf_append(out, s + start, len - start);
+}
+
+void md_escape(buf_t *out, const char *s, size_t len) {
+    /* leading digits followed by '.' or ')' would start an ordered list */
+    size_t digits = 0;
+    while (digits < len && s[digits] >= '0' && s[digits] <= '9') digits++;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        switch (c) {
+        case '\\': case '`': case '*': case '_': case '{': case '}': case '[': case ']': case '(': case ')':
+        case '<': case '>': case '#': case '|': case '!': case '&': case '~': case '"': case '\'':
+            buf_putc(out, '\\');
+            buf_putc(out, (char)c);
+            break;
+        case '-': case '+': case '=':
+            if (i == 0) buf_putc(out, '\\');
+            buf_putc(out, (char)c);
+            break;
+        case '.':
+            if (digits && i == digits) buf_putc(out, '\\');
+            buf_putc(out, (char)c);
+            break;
+        case '\r': case '\n': case '\t': buf_putc(out, ' '); break;
+        default: buf_putc(out, (char)c);
+        }
+    }
 }
 
 static bool unreserved(unsigned char c) {
@@ -443,7 +469,7 @@ static int parse_filter(comp_t *c, uint32_t line, const char *s, size_t n, uint8
     static const struct {
         const char *name;
         uint8_t f;
-    } filters[] = {{"attr", F_HTML}, {"url", F_URL}, {"js", F_JS}, {"raw", F_RAW}, {"json", F_JSON}};
+    } filters[] = {{"attr", F_HTML}, {"url", F_URL}, {"js", F_JS}, {"raw", F_RAW}, {"json", F_JSON}, {"md", F_MD}};
     for (size_t i = 0; i < sizeof filters / sizeof filters[0]; i++) {
         if (strlen(filters[i].name) == n && memcmp(filters[i].name, s, n) == 0) {
             *f = filters[i].f;
@@ -766,6 +792,7 @@ static void emit(buf_t *out, const val_t *v, uint8_t filter) {
         break;
     case F_JS: js_quote(out, s, len); break;
     case F_RAW: buf_append(out, s, len); break;
+    case F_MD: md_escape(out, s, len); break;
     default: html_escape(out, s, len); break;
     }
 }

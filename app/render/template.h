@@ -12,6 +12,8 @@
  *   {{ path | raw }}        unescaped: the only way to emit markup; use only for
  *                           values the program built itself (e.g. rendered SVG)
  *   {{ path | json }}       json-c compact serialisation, HTML-escaped
+ *   {{ path | md }}         Markdown-escaped (md_escape), not HTML-escaped: for
+ *                           Markdown documents only, never for HTML output
  *   {{#if path}} … {{else}} … {{/if}}    truthy: non-null, true, non-zero,
  *                           non-empty string/array/object
  *   {{#unless path}} … {{/unless}}
@@ -54,5 +56,12 @@ int tmpl_render(const tmpl_set_t *set, const char *name, struct json_object *dat
 /* the escapers, exposed for code that builds markup by hand */
 void html_escape(buf_t *out, const char *s, size_t len);
 void url_escape(buf_t *out, const char *s, size_t len);
+/* Markdown (CommonMark/GFM) inline escaping: backslash before every character
+ * that could start markup, a link, an autolink, raw HTML, an entity or a table
+ * cell break (\ ` * _ { } [ ] ( ) < > # | ! & ~ " '), before a leading - + =
+ * and the '.' of a leading "12." (list markers); CR, LF and TAB become spaces,
+ * so a value can never end a table row or start a block. Timestamps and
+ * numbers pass unchanged (except a leading '-'). */
+void md_escape(buf_t *out, const char *s, size_t len);
 
 #endif

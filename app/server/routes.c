@@ -32,6 +32,16 @@ const route_t aispm_routes[] = {
     {"GET", "/enterprise/aispm/reports/delivery-contract", PERM_CATALOG_READ, api_delivery_contract, 0,
      "api_delivery_contract"},
 
+    /* rendering and artifacts */
+    {"POST", "/enterprise/aispm/reports/render", PERM_REPORTS_RENDER, api_render_create, 0, "api_render_create"},
+    {"GET", "/enterprise/aispm/reports/renders", PERM_CATALOG_READ, api_render_list, 0, "api_render_list"},
+    {"GET", "/enterprise/aispm/reports/renders/{render_ref}", PERM_CATALOG_READ, api_render_get, 0,
+     "api_render_get"},
+    {"GET", "/enterprise/aispm/reports/artifacts/{artifact_ref}", PERM_CATALOG_READ, api_artifact_get, 0,
+     "api_artifact_get"},
+    {"GET", "/enterprise/aispm/reports/artifacts/{artifact_ref}/content", PERM_CATALOG_READ, api_artifact_content, 0,
+     "api_artifact_content"},
+
     /* setup wizard */
     {"GET", "/enterprise/aispm/reports/setup", PERM_SETTINGS_READ, api_setup_get, 0, "api_setup"},
     {"PUT", "/enterprise/aispm/reports/setup/steps/{step_id}", PERM_SETTINGS_WRITE, api_setup_step_put, 0,
@@ -56,6 +66,9 @@ const route_t aispm_routes[] = {
     {"GET", "/portal/", PERM_SELF, portal_home, P, "portal_home"},
     {"GET", "/portal/catalog", PERM_CATALOG_READ, portal_catalog, P, "portal_catalog"},
     {"POST", "/portal/catalog/{report_id}", PERM_CATALOG_MANAGE, portal_catalog_toggle, P, "portal_catalog_toggle"},
+    {"POST", "/portal/reports/render", PERM_REPORTS_RENDER, portal_render_post, P, "portal_render_post"},
+    {"GET", "/portal/renders", PERM_CATALOG_READ, portal_renders, P, "portal_renders"},
+    {"GET", "/portal/renders/{render_ref}", PERM_CATALOG_READ, portal_render_get, P, "portal_render"},
     {"GET", "/portal/setup", PERM_SETTINGS_WRITE, portal_setup, P, "portal_setup"},
     {"GET", "/portal/setup/{step_id}", PERM_SETTINGS_WRITE, portal_setup_step_get, P, "portal_setup_step"},
     {"POST", "/portal/setup/{step_id}", PERM_SETTINGS_WRITE, portal_setup_step_post, P, "portal_setup_step_post"},

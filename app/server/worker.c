@@ -30,6 +30,7 @@
 #include "core/log.h"
 #include "core/text.h"
 #include "core/timeutil.h"
+#include "reports/renderer.h"
 #include "server/auth.h"
 #include "server/metrics.h"
 #include "server/router.h"
@@ -278,9 +279,18 @@ int job_worker_run(app_t *app) {
         log_msg(LOG_WARN, "job_worker", "evidence key not loadable; checkpoints are not signed until it exists");
         key = NULL;
     }
+    /* report templates (templates/reports/) for the render jobs; SIGHUP
+     * replaces job workers, so a reload reaches them too */
+    char terr[512];
+    if (!app->tmpl && tmpl_set_load(app->cfg.templates_dir, &app->tmpl, terr, sizeof terr) != 0) {
+        log_msg(LOG_ERROR, "job_worker", "templates: %s; html and markdown renders fail until fixed", terr);
+        app->tmpl = NULL;
+    }
     int ppid = getppid();
     int64_t last_cp = 0;
     while (!g_job_stop && getppid() == ppid) {
+        int rendered = 0;
+        if (renderer_run_pending(app->db, &app->cfg, app->tmpl, 4, &rendered) != 0) rendered = 0;
         int linked = 0;
         if (evidence_link_pending(app->db, 0, 1000, &linked) != 0) linked = 0;
         int64_t now = monotonic_ms();
@@ -288,11 +298,13 @@ int job_worker_run(app_t *app) {
             evidence_checkpoint(app->db, key, 0, app->cfg.checkpoint_interval_s, NULL);
             last_cp = now;
         }
-        if (linked < 1000) {
+        if (linked < 1000 && rendered == 0) {
             struct timespec ts = {0, 100 * 1000000L};
             nanosleep(&ts, NULL);
         }
     }
     key_free(key);
+    tmpl_set_free(app->tmpl);
+    app->tmpl = NULL;
     return 0;
 }

@@ -1,0 +1,93 @@
+/*
+ * render_api.c: JSON routes of report rendering and artifacts. Thin: decode,
+ * call reports/renderer, encode.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/handlers.h"
+#include "core/err.h"
+#include "reports/renderer.h"
+
+void api_render_create(req_t *r) {
+    json_object *body;
+    if (!req_json_body(r, &body)) return;
+    render_outcome_t o;
+    int rc = renderer_request(r->app->db, &r->actor, body, r->idempotency_key, r->request_id, &o);
+    json_object_put(body);
+    if (rc) {
+        resp_error(r, rc);
+        return;
+    }
+    if (o.status >= 400) {
+        resp_problem(r, o.status, o.code, o.detail, o.body);
+        return;
+    }
+    json_object *s;
+    if (json_object_object_get_ex(o.body, "status_url", &s)) resp_header(r, "Location", json_object_get_string(s));
+    resp_json(r, o.status, o.body);
+}
+
+void api_render_get(req_t *r) {
+    json_object *o;
+    int rc = renderer_status(r->app->db, &r->actor, req_param(r, "render_ref"), &o);
+    if (rc) {
+        resp_error(r, rc);
+        return;
+    }
+    resp_json(r, 200, o);
+}
+
+void api_render_list(req_t *r) {
+    char cursor[32] = "", lim[16] = "";
+    req_query(r, "cursor", cursor, sizeof cursor);
+    int limit = req_query(r, "limit", lim, sizeof lim) ? atoi(lim) : 25;
+    json_object *o;
+    int rc = renderer_history(r->app->db, &r->actor, cursor, limit, &o);
+    if (rc == AISPM_EINVAL) {
+        json_object *e = json_object_new_object();
+        json_object_object_add(e, "cursor", json_object_new_string("must be a next_cursor of a previous page"));
+        resp_problem(r, 422, "validation_failed", "the request is not valid", e);
+        return;
+    }
+    if (rc) {
+        resp_error(r, rc);
+        return;
+    }
+    resp_json(r, 200, o);
+}
+
+void api_artifact_get(req_t *r) {
+    json_object *o;
+    int rc = renderer_artifact(r->app->db, &r->actor, req_param(r, "artifact_ref"), &o);
+    if (rc) {
+        resp_error(r, rc);
+        return;
+    }
+    resp_json(r, 200, o);
+}
+
+void api_artifact_content(req_t *r) {
+    render_content_t c;
+    int rc = renderer_artifact_content(r->app->db, &r->app->cfg, &r->actor, req_param(r, "artifact_ref"),
+                                       r->request_id, &c);
+    if (rc == AISPM_EIO) {
+        resp_problem(r, 500, "artifact_unavailable", "the artifact's stored content is missing or damaged", NULL);
+        return;
+    }
+    if (rc) {
+        resp_error(r, rc);
+        return;
+    }
+    char disp[300], etag[80];
+    /* the filename is built by the renderer from [a-z0-9_.-] only */
+    snprintf(disp, sizeof disp, "attachment; filename=\"%s\"", c.filename);
+    snprintf(etag, sizeof etag, "\"sha256-%s\"", c.digest);
+    resp_text(r, 200, c.content_type, c.bytes.data ? c.bytes.data : "", c.bytes.len);
+    resp_header(r, "Content-Disposition", disp);
+    resp_header(r, "X-Artifact-SHA256", c.digest);
+    resp_header(r, "ETag", etag);
+    resp_header(r, "Cache-Control", "private, no-store");
+    render_content_free(&c);
+}

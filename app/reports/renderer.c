@@ -1,0 +1,1355 @@
+/*
+ * renderer.c: render requests, the render job and artifacts (see renderer.h).
+ */
+#include "reports/renderer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "audit/evidence.h"
+#include "core/err.h"
+#include "core/hash.h"
+#include "core/jcs.h"
+#include "core/log.h"
+#include "core/ref.h"
+#include "core/timeutil.h"
+#include "render/csvw.h"
+#include "reports/catalog.h"
+#include "reports/ingestion.h"
+#include "server/auth.h"
+
+#define DAY_MS 86400000LL
+#define DEFAULT_PERIOD_DAYS 30
+#define MAX_PERIOD_DAYS 3660
+#define DEFAULT_RETENTION_DAYS 365
+#define STALE_AFTER_DAYS 30
+#define JOB_LOCK_S 120
+#define SIEM_MAX_EVENTS 200000
+#define API "/enterprise/aispm/reports"
+
+static const struct {
+    const char *report_id, *format, *content_type, *ext;
+} supported[] = {
+    {"executive_risk_brief", "html", "text/html; charset=utf-8", "html"},
+    {"executive_risk_brief", "markdown", "text/markdown; charset=utf-8", "md"},
+    {"soc2_audit_summary", "html", "text/html; charset=utf-8", "html"},
+    {"soc2_audit_summary", "markdown", "text/markdown; charset=utf-8", "md"},
+    {"board_kpi_pack", "json", "application/json", "json"},
+    {"control_coverage_export", "csv", "text/csv; charset=utf-8", "csv"},
+    {"evidence_freshness_export", "csv", "text/csv; charset=utf-8", "csv"},
+    {"agent_risk_register", "csv", "text/csv; charset=utf-8", "csv"},
+    {"siem_jsonl_export", "jsonl", "application/x-ndjson", "jsonl"},
+};
+#define NSUPPORTED ((int)(sizeof supported / sizeof supported[0]))
+
+static int support_index(const char *report_id, const char *format) {
+    for (int i = 0; report_id && format && i < NSUPPORTED; i++)
+        if (!strcmp(supported[i].report_id, report_id) && !strcmp(supported[i].format, format)) return i;
+    return -1;
+}
+
+bool renderer_supported(const char *report_id, const char *format) { return support_index(report_id, format) >= 0; }
+
+static const char *const decision_names[] = {
+    "allow", "warn", "block", "require_approval", "allow_with_attestation", "audit_only", "not_applicable", NULL};
+
+/* ------------------------------------------------------------------------ */
+/* small helpers                                                             */
+
+static json_object *get(json_object *o, const char *k) {
+    json_object *v = NULL;
+    if (o && json_object_is_type(o, json_type_object)) json_object_object_get_ex(o, k, &v);
+    return v;
+}
+static const char *jstr(json_object *o, const char *k) {
+    json_object *v = get(o, k);
+    return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
+}
+static long long jint(json_object *o, const char *k) {
+    json_object *v = get(o, k);
+    return v ? (long long)json_object_get_int64(v) : 0;
+}
+static void put_str(json_object *o, const char *k, const char *v) {
+    json_object_object_add(o, k, v ? json_object_new_string(v) : NULL);
+}
+static void put_int(json_object *o, const char *k, long long v) { json_object_object_add(o, k, json_object_new_int64(v)); }
+
+/* SQL DATETIME text -> RFC 3339 (NULL json for NULL/empty) */
+static json_object *ts_json(const char *sql, int with_ms) {
+    int64_t ms;
+    if (!sql || !*sql || sql_datetime_parse(sql, &ms)) return NULL;
+    char out[RFC3339_MAX];
+    rfc3339_format(ms, with_ms, out);
+    return json_object_new_string(out);
+}
+
+/* "1.62" for num/den with two decimals (integer math, so the text is the
+ * same on every platform); "0.00" when den is 0 */
+static void ratio_text(long long num, long long den, char out[32]) {
+    if (den <= 0 || num < 0) {
+        snprintf(out, 32, "0.00");
+        return;
+    }
+    long long t = (num * 100 + den / 2) / den;
+    snprintf(out, 32, "%lld.%02lld", t / 100, t % 100);
+}
+
+static double pct_num(long long num, long long den) {
+    if (den <= 0) return 0;
+    long long t = (num * 1000 + den / 2) / den;
+    return (double)t / 10.0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* projections                                                               */
+
+#define RENDER_SELECT                                                                                             \
+    "SELECT r.id, r.ref, r.report_id, r.format, r.period_start, r.period_end, r.filters, r.state, r.progress, "   \
+    "r.error_code, r.created_at, r.updated_at, r.finished_at, a.ref FROM render_requests r LEFT JOIN artifacts a " \
+    "ON a.id = r.artifact_id AND a.tenant_id = r.tenant_id "
+
+static json_object *render_row(db_res_t *res) {
+    json_object *o = json_object_new_object();
+    const char *ref = db_res_str(res, 1);
+    char url[160];
+    put_str(o, "render_ref", ref);
+    put_str(o, "report_id", db_res_str(res, 2));
+    put_str(o, "format", db_res_str(res, 3));
+    put_str(o, "status", db_res_str(res, 7));
+    put_int(o, "progress", db_res_int(res, 8));
+    json_object *p = json_object_new_object();
+    json_object_object_add(p, "start", ts_json(db_res_str(res, 4), 0));
+    json_object_object_add(p, "end", ts_json(db_res_str(res, 5), 0));
+    json_object_object_add(o, "period", p);
+    json_object *f = json_tokener_parse(db_res_str(res, 6));
+    json_object_object_add(o, "filters", f ? f : json_object_new_object());
+    json_object_object_add(o, "requested_at", ts_json(db_res_str(res, 10), 1));
+    json_object_object_add(o, "updated_at", ts_json(db_res_str(res, 11), 1));
+    json_object_object_add(o, "finished_at", ts_json(db_res_str(res, 12), 1));
+    snprintf(url, sizeof url, API "/renders/%s", ref);
+    put_str(o, "status_url", url);
+    if (!db_res_isnull(res, 13)) {
+        const char *aref = db_res_str(res, 13);
+        put_str(o, "artifact_ref", aref);
+        snprintf(url, sizeof url, API "/artifacts/%s", aref);
+        put_str(o, "artifact_url", url);
+        snprintf(url, sizeof url, API "/artifacts/%s/content", aref);
+        put_str(o, "content_url", url);
+    }
+    if (!db_res_isnull(res, 9)) put_str(o, "error_code", db_res_str(res, 9));
+    return o;
+}
+
+int renderer_status(db_t *db, const actor_t *a, const char *ref, json_object **out) {
+    *out = NULL;
+    if (!ref || !ref_parse(ref, "render", NULL, NULL)) return AISPM_ENOTFOUND;
+    db_res_t *res;
+    int rc = db_query(db, RENDER_SELECT "WHERE r.tenant_id = ? AND r.ref = ?", DB_ARGS(DBI(a->tenant_id), DBS(ref)),
+                      &res);
+    if (rc) return rc;
+    if (db_res_next(res)) *out = render_row(res);
+    db_res_free(res);
+    return *out ? 0 : AISPM_ENOTFOUND;
+}
+
+int renderer_history(db_t *db, const actor_t *a, const char *cursor, int limit, json_object **out) {
+    *out = NULL;
+    if (limit < 1 || limit > 100) limit = 25;
+    long long before = 0;
+    if (cursor && *cursor) {
+        char *end;
+        errno = 0;
+        before = strtoll(cursor, &end, 10);
+        if (errno || *end || before <= 0) return AISPM_EINVAL;
+    }
+    db_res_t *res;
+    int rc = db_query(db, RENDER_SELECT "WHERE r.tenant_id = ? AND (? = 0 OR r.id < ?) ORDER BY r.id DESC LIMIT ?",
+                      DB_ARGS(DBI(a->tenant_id), DBI(before), DBI(before), DBI(limit)), &res);
+    if (rc) return rc;
+    json_object *o = json_object_new_object(), *arr = json_object_new_array();
+    long long last = 0;
+    int n = 0;
+    while (db_res_next(res)) {
+        json_object_array_add(arr, render_row(res));
+        last = db_res_int(res, 0);
+        n++;
+    }
+    db_res_free(res);
+    json_object_object_add(o, "renders", arr);
+    if (n == limit) {
+        char c[32];
+        snprintf(c, sizeof c, "%lld", last);
+        put_str(o, "next_cursor", c);
+    } else {
+        json_object_object_add(o, "next_cursor", NULL);
+    }
+    *out = o;
+    return 0;
+}
+
+#define ARTIFACT_SELECT                                                                                          \
+    "SELECT ref, report_id, format, period_start, period_end, digest, size, content_type, filename, "            \
+    "retention_class, expires_at, as_of, evidence_ref, created_at, storage_path FROM artifacts "
+
+static json_object *artifact_row(db_res_t *res) {
+    json_object *o = json_object_new_object();
+    const char *ref = db_res_str(res, 0);
+    char url[160], pub[EVIDENCE_REF_MAX];
+    put_str(o, "artifact_ref", ref);
+    put_str(o, "report_id", db_res_str(res, 1));
+    put_str(o, "format", db_res_str(res, 2));
+    json_object *p = json_object_new_object();
+    json_object_object_add(p, "start", ts_json(db_res_str(res, 3), 0));
+    json_object_object_add(p, "end", ts_json(db_res_str(res, 4), 0));
+    json_object_object_add(o, "period", p);
+    put_str(o, "digest", db_res_str(res, 5));
+    put_str(o, "digest_algorithm", "sha256");
+    put_int(o, "size", db_res_int(res, 6));
+    put_str(o, "content_type", db_res_str(res, 7));
+    put_str(o, "filename", db_res_str(res, 8));
+    put_str(o, "retention_class", db_res_str(res, 9));
+    json_object_object_add(o, "expires_at", ts_json(db_res_str(res, 10), 0));
+    json_object_object_add(o, "as_of", ts_json(db_res_str(res, 11), 1));
+    const char *ev = db_res_str(res, 12);
+    put_str(o, "evidence_ref", *ev && !evidence_ref_public(ev, pub) ? pub : NULL);
+    json_object_object_add(o, "created_at", ts_json(db_res_str(res, 13), 1));
+    snprintf(url, sizeof url, API "/artifacts/%s/content", ref);
+    put_str(o, "content_url", url);
+    return o;
+}
+
+int renderer_artifact(db_t *db, const actor_t *a, const char *ref, json_object **out) {
+    *out = NULL;
+    if (!ref || !ref_parse(ref, "artifact", NULL, NULL)) return AISPM_ENOTFOUND;
+    db_res_t *res;
+    int rc = db_query(db, ARTIFACT_SELECT "WHERE tenant_id = ? AND ref = ?", DB_ARGS(DBI(a->tenant_id), DBS(ref)),
+                      &res);
+    if (rc) return rc;
+    if (db_res_next(res)) *out = artifact_row(res);
+    db_res_free(res);
+    return *out ? 0 : AISPM_ENOTFOUND;
+}
+
+static int read_file(const char *path, buf_t *out) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return AISPM_EIO;
+    char chunk[65536];
+    for (;;) {
+        ssize_t n = read(fd, chunk, sizeof chunk);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            close(fd);
+            return AISPM_EIO;
+        }
+        if (n == 0) break;
+        buf_append(out, chunk, (size_t)n);
+    }
+    close(fd);
+    return 0;
+}
+
+int renderer_artifact_content(db_t *db, const config_t *cfg, const actor_t *a, const char *ref,
+                              const char *request_id, render_content_t *out) {
+    memset(out, 0, sizeof *out);
+    if (!ref || !ref_parse(ref, "artifact", NULL, NULL)) return AISPM_ENOTFOUND;
+    db_res_t *res;
+    int rc = db_query(db, ARTIFACT_SELECT "WHERE tenant_id = ? AND ref = ?", DB_ARGS(DBI(a->tenant_id), DBS(ref)),
+                      &res);
+    if (rc) return rc;
+    if (!db_res_next(res)) {
+        db_res_free(res);
+        return AISPM_ENOTFOUND;
+    }
+    char path[2200], report_id[80], format[24];
+    long long size = db_res_int(res, 6);
+    snprintf(path, sizeof path, "%s/%s", cfg->artifacts_dir, db_res_str(res, 14));
+    snprintf(out->digest, sizeof out->digest, "%s", db_res_str(res, 5));
+    snprintf(out->content_type, sizeof out->content_type, "%s", db_res_str(res, 7));
+    snprintf(out->filename, sizeof out->filename, "%s", db_res_str(res, 8));
+    snprintf(report_id, sizeof report_id, "%s", db_res_str(res, 1));
+    snprintf(format, sizeof format, "%s", db_res_str(res, 2));
+    db_res_free(res);
+    rc = read_file(path, &out->bytes);
+    char hex[SHA256_HEX_LEN + 1];
+    if (!rc) sha256_hex(out->bytes.data ? out->bytes.data : "", out->bytes.len, hex);
+    if (rc || (long long)out->bytes.len != size || strcmp(hex, out->digest)) {
+        log_msg(LOG_ERROR, "artifact_integrity", "artifact %s is missing or does not match its digest", ref);
+        render_content_free(out);
+        return AISPM_EIO;
+    }
+    json_object *d = json_object_new_object();
+    put_str(d, "report_id", report_id);
+    put_str(d, "format", format);
+    put_str(d, "digest", out->digest);
+    put_int(d, "size", size);
+    rc = auth_evidence(db, a, "report.artifact_downloaded", ref, "success", request_id, d, NULL);
+    json_object_put(d);
+    if (rc) render_content_free(out);
+    return rc;
+}
+
+void render_content_free(render_content_t *c) { buf_free(&c->bytes); }
+
+/* ------------------------------------------------------------------------ */
+/* render requests                                                           */
+
+static void refuse(render_outcome_t *o, int status, const char *code, const char *detail, json_object *errors) {
+    o->status = status;
+    o->code = code;
+    o->detail = detail;
+    o->body = errors;
+}
+
+static json_object *field_error(const char *field, const char *msg) {
+    json_object *e = json_object_new_object();
+    put_str(e, field, msg);
+    return e;
+}
+
+/* a period bound: "YYYY-MM-DD" (an end date is inclusive: the day after, at
+ * 00:00Z) or an RFC 3339 date-time */
+static int parse_bound(const char *s, bool is_end, int64_t *ms) {
+    size_t n = strlen(s);
+    if (n == 10) {
+        char tmp[32];
+        snprintf(tmp, sizeof tmp, "%sT00:00:00Z", s);
+        if (rfc3339_parse(tmp, ms)) return AISPM_EINVAL;
+        if (is_end) *ms += DAY_MS;
+        return 0;
+    }
+    if (n > 40) return AISPM_EINVAL;
+    return rfc3339_parse(s, ms);
+}
+
+void render_outcome_free(render_outcome_t *o) {
+    if (o->body) json_object_put(o->body);
+    o->body = NULL;
+}
+
+static bool idem_key_valid(const char *k) {
+    size_t n = strlen(k);
+    if (n < 1 || n > 200) return false;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)k[i] < 0x21 || (unsigned char)k[i] > 0x7e) return false;
+    return true;
+}
+
+/* the existing request for an idempotency key: 1 found (same parameters),
+ * 2 found with other parameters, 0 none, <0 error. ps/pe NULL: the request
+ * named no period (its default moves with the day), so only report and
+ * format are compared. */
+static int find_by_key(db_t *db, const actor_t *a, const char *key, const char *report_id, const char *format,
+                       const char *ps, const char *pe, json_object **out) {
+    db_res_t *res;
+    int rc = db_query(db, RENDER_SELECT "WHERE r.tenant_id = ? AND r.idempotency_key = ?",
+                      DB_ARGS(DBI(a->tenant_id), DBS(key)), &res);
+    if (rc) return rc;
+    int found = 0;
+    if (db_res_next(res)) {
+        int64_t s1 = 0, s2 = 0, e1 = 0, e2 = 0;
+        sql_datetime_parse(db_res_str(res, 4), &s1);
+        sql_datetime_parse(db_res_str(res, 5), &e1);
+        if (ps && pe) {
+            sql_datetime_parse(ps, &s2);
+            sql_datetime_parse(pe, &e2);
+        } else {
+            s2 = s1, e2 = e1;
+        }
+        bool same = !strcmp(db_res_str(res, 2), report_id) && !strcmp(db_res_str(res, 3), format) && s1 == s2 &&
+                    e1 == e2;
+        found = same ? 1 : 2;
+        if (same) *out = render_row(res);
+    }
+    db_res_free(res);
+    return found;
+}
+
+int renderer_request(db_t *db, const actor_t *a, json_object *body, const char *idem, const char *request_id,
+                     render_outcome_t *out) {
+    memset(out, 0, sizeof *out);
+    if (!json_object_is_type(body, json_type_object)) {
+        refuse(out, 422, "validation_failed", "the request is not valid", field_error("", "must be a JSON object"));
+        return 0;
+    }
+    json_object *v;
+    json_object *errors = json_object_new_object();
+    const char *report_id = NULL, *format = NULL;
+    if (!json_object_object_get_ex(body, "report_id", &v) || !json_object_is_type(v, json_type_string) ||
+        !json_object_get_string_len(v))
+        put_str(errors, "report_id", "must be a report id of the catalog");
+    else
+        report_id = json_object_get_string(v);
+    if (!json_object_object_get_ex(body, "format", &v) || !json_object_is_type(v, json_type_string) ||
+        !json_object_get_string_len(v))
+        put_str(errors, "format", "must be one of the report's formats");
+    else
+        format = json_object_get_string(v);
+    json_object_object_foreach(body, key, val) {
+        (void)val;
+        if (strcmp(key, "report_id") && strcmp(key, "format") && strcmp(key, "period") && strcmp(key, "filters"))
+            put_str(errors, key, "unknown member");
+    }
+    if (json_object_object_length(errors)) {
+        refuse(out, 422, "validation_failed", "the request is not valid", errors);
+        return 0;
+    }
+    const catalog_report_t *rep = catalog_find(report_id);
+    if (!rep) {
+        json_object_put(errors);
+        refuse(out, 404, "report_not_found", "no such report in the catalog", NULL);
+        return 0;
+    }
+    if (!catalog_enabled(a, report_id)) {
+        json_object_put(errors);
+        refuse(out, 403, "report_disabled", "this report is disabled for your tenant", NULL);
+        return 0;
+    }
+    bool offered = false;
+    for (int i = 0; i < CATALOG_MAX_FORMATS && rep->formats[i]; i++)
+        if (!strcmp(rep->formats[i], format)) offered = true;
+    if (!offered) {
+        json_object_put(errors);
+        refuse(out, 422, "format_not_offered", "the catalog does not offer this report in that format", NULL);
+        return 0;
+    }
+    if (!renderer_supported(report_id, format)) {
+        json_object_put(errors);
+        refuse(out, 422, "format_not_yet_available",
+               "this report/format is not rendered in this release (available now: html and markdown for "
+               "executive_risk_brief and soc2_audit_summary, json for board_kpi_pack, csv for the exports, jsonl "
+               "for siem_jsonl_export); pdf, xlsx, docx, signed json and zip are not available yet",
+               NULL);
+        return 0;
+    }
+
+    /* period: default the 30 days up to and including today (UTC) */
+    int64_t now = now_ms();
+    int64_t end = (now / DAY_MS + 1) * DAY_MS, start = end - DEFAULT_PERIOD_DAYS * DAY_MS;
+    bool period_given = false;
+    if (json_object_object_get_ex(body, "period", &v) && v) {
+        period_given = true;
+        if (!json_object_is_type(v, json_type_object)) {
+            put_str(errors, "period", "must be an object {start, end}");
+        } else {
+            json_object *s = get(v, "start"), *e = get(v, "end");
+            json_object_object_foreach(v, pk, pv) {
+                (void)pv;
+                if (strcmp(pk, "start") && strcmp(pk, "end")) {
+                    char f[80];
+                    snprintf(f, sizeof f, "period.%.60s", pk);
+                    put_str(errors, f, "unknown member");
+                }
+            }
+            int64_t ms;
+            if (s && (!json_object_is_type(s, json_type_string) || parse_bound(json_object_get_string(s), false, &ms)))
+                put_str(errors, "period.start", "must be an RFC 3339 date (YYYY-MM-DD) or date-time");
+            else if (s)
+                start = ms;
+            if (e && (!json_object_is_type(e, json_type_string) || parse_bound(json_object_get_string(e), true, &ms)))
+                put_str(errors, "period.end", "must be an RFC 3339 date (YYYY-MM-DD, inclusive) or date-time");
+            else if (e)
+                end = ms;
+            if (!json_object_object_length(errors)) {
+                if (s && !e) end = start + DEFAULT_PERIOD_DAYS * DAY_MS;
+                if (e && !s) start = end - DEFAULT_PERIOD_DAYS * DAY_MS;
+                if (end <= start)
+                    put_str(errors, "period", "end must be after start");
+                else if (end - start > MAX_PERIOD_DAYS * DAY_MS)
+                    put_str(errors, "period", "must not be longer than 3660 days");
+                else if (start < 0)
+                    put_str(errors, "period.start", "must not be before 1970");
+            }
+        }
+    }
+    if (json_object_object_get_ex(body, "filters", &v) && v) {
+        if (!json_object_is_type(v, json_type_object)) {
+            put_str(errors, "filters", "must be an object");
+        } else {
+            json_object_object_foreach(v, fk, fv) {
+                (void)fv;
+                char f[80];
+                snprintf(f, sizeof f, "filters.%.60s", fk);
+                put_str(errors, f, "no filters are supported for this report yet");
+            }
+        }
+    }
+    if (idem && !idem_key_valid(idem)) put_str(errors, "Idempotency-Key", "must be 1-200 printable ASCII characters");
+    if (json_object_object_length(errors)) {
+        refuse(out, 422, "validation_failed", "the request is not valid", errors);
+        return 0;
+    }
+    json_object_put(errors);
+
+    char ps[RFC3339_MAX], pe[RFC3339_MAX], nows[RFC3339_MAX];
+    sql_datetime_format(start, ps);
+    sql_datetime_format(end, pe);
+    sql_datetime_format(now, nows);
+    if (idem) {
+        json_object *o = NULL;
+        int f = find_by_key(db, a, idem, report_id, format, period_given ? ps : NULL, period_given ? pe : NULL, &o);
+        if (f < 0) return f;
+        if (f == 1) {
+            out->status = 200;
+            out->body = o;
+            return 0;
+        }
+        if (f == 2) {
+            refuse(out, 409, "idempotency_key_reused",
+                   "this Idempotency-Key was used for a render with other parameters", NULL);
+            return 0;
+        }
+    }
+
+    char ref[REF_MAX];
+    int rc = ref_new("render", ref);
+    if (rc) return rc;
+    rc = db_begin(db);
+    if (rc) return rc;
+    uint64_t rid = 0;
+    rc = db_exec(db,
+                 "INSERT INTO render_requests (ref, tenant_id, report_id, format, period_start, period_end, filters, "
+                 "state, progress, idempotency_key, requested_by, created_at, updated_at) "
+                 "VALUES (?, ?, ?, ?, ?, ?, '{}', 'queued', 0, ?, ?, ?, ?)",
+                 DB_ARGS(DBS(ref), DBI(a->tenant_id), DBS(report_id), DBS(format), DBS(ps), DBS(pe), DBS(idem),
+                         a->user_id ? DBI(a->user_id) : DBNULL, DBS(nows), DBS(nows)),
+                 NULL, &rid);
+    if (!rc) {
+        char payload[64];
+        snprintf(payload, sizeof payload, "{\"render_id\":%llu}", (unsigned long long)rid);
+        rc = db_exec(db,
+                     "INSERT INTO jobs (tenant_id, kind, payload, state, run_at, idempotency_key, created_at, "
+                     "updated_at) VALUES (?, '" RENDER_JOB_KIND "', ?, 'queued', ?, ?, ?, ?)",
+                     DB_ARGS(DBI(a->tenant_id), DBS(payload), DBS(nows), DBS(ref), DBS(nows), DBS(nows)), NULL, NULL);
+    }
+    if (!rc) {
+        json_object *d = json_object_new_object();
+        put_str(d, "report_id", report_id);
+        put_str(d, "format", format);
+        json_object *p = json_object_new_object();
+        char t[RFC3339_MAX];
+        rfc3339_format(start, 0, t);
+        put_str(p, "start", t);
+        rfc3339_format(end, 0, t);
+        put_str(p, "end", t);
+        json_object_object_add(d, "period", p);
+        rc = auth_evidence(db, a, "report.render_requested", ref, "success", request_id, d, NULL);
+        json_object_put(d);
+    }
+    if (rc) {
+        db_rollback(db);
+        if (rc == AISPM_ECONFLICT && idem) { /* a racing repeat of the same key won */
+            json_object *o = NULL;
+            int f = find_by_key(db, a, idem, report_id, format, period_given ? ps : NULL, period_given ? pe : NULL,
+                                &o);
+            if (f == 1) {
+                out->status = 200;
+                out->body = o;
+                return 0;
+            }
+            if (f == 2) {
+                refuse(out, 409, "idempotency_key_reused",
+                       "this Idempotency-Key was used for a render with other parameters", NULL);
+                return 0;
+            }
+        }
+        return rc == AISPM_ECONFLICT ? AISPM_EDB : rc;
+    }
+    rc = db_commit(db);
+    if (rc) return rc;
+    rc = renderer_status(db, a, ref, &out->body);
+    if (rc) return rc;
+    out->status = 202;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* rendering                                                                 */
+
+static void agents_csv(json_object *posture, buf_t *out) {
+    static const char *const head[] = {"agent_id",
+                                       "highest_severity",
+                                       "events",
+                                       "sessions",
+                                       "decision_count",
+                                       "decision_allow",
+                                       "decision_warn",
+                                       "decision_block",
+                                       "decision_require_approval",
+                                       "decision_allow_with_attestation",
+                                       "decision_audit_only",
+                                       "decision_not_applicable",
+                                       "connectors",
+                                       "first_seen_at",
+                                       "last_seen_at",
+                                       NULL};
+    csvw_t w;
+    csvw_init(&w, out);
+    csvw_header(&w, head);
+    json_object *agents = get(posture, "agents");
+    size_t n = agents ? json_object_array_length(agents) : 0;
+    for (size_t i = 0; i < n; i++) {
+        json_object *g = json_object_array_get_idx(agents, i), *d = get(g, "decisions"), *cs = get(g, "connectors");
+        csvw_str(&w, jstr(g, "agent_id"));
+        csvw_str(&w, jstr(g, "highest_severity"));
+        csvw_int(&w, jint(g, "events"));
+        csvw_int(&w, jint(g, "sessions"));
+        csvw_int(&w, jint(g, "decision_count"));
+        for (int k = 0; decision_names[k]; k++) csvw_int(&w, jint(d, decision_names[k]));
+        buf_t c = BUF_INIT;
+        size_t nc = cs ? json_object_array_length(cs) : 0;
+        for (size_t j = 0; j < nc; j++) {
+            json_object *x = json_object_array_get_idx(cs, j);
+            buf_printf(&c, "%s%s:%s", j ? ";" : "", jstr(x, "connector_type"), jstr(x, "connector_id"));
+        }
+        csvw_strn(&w, c.data, c.len);
+        buf_free(&c);
+        csvw_str(&w, jstr(g, "first_seen_at"));
+        csvw_str(&w, jstr(g, "last_seen_at"));
+        csvw_end_row(&w);
+    }
+}
+
+static void coverage_csv(json_object *posture, buf_t *out) {
+    static const char *const head[] = {"policy_pack",   "events",          "blocked",         "approval_required",
+                                       "warned",        "evidence_refs",   "evidence_refs_per_event",
+                                       "last_event_at", "last_evidence_at", NULL};
+    csvw_t w;
+    csvw_init(&w, out);
+    csvw_header(&w, head);
+    json_object *cc = get(posture, "control_coverage");
+    size_t n = cc ? json_object_array_length(cc) : 0;
+    for (size_t i = 0; i < n; i++) {
+        json_object *c = json_object_array_get_idx(cc, i);
+        char pct[32];
+        ratio_text(jint(c, "evidence_refs"), jint(c, "events"), pct);
+        csvw_str(&w, jstr(c, "policy_pack"));
+        csvw_int(&w, jint(c, "events"));
+        csvw_int(&w, jint(c, "blocked"));
+        csvw_int(&w, jint(c, "approval_required"));
+        csvw_int(&w, jint(c, "warned"));
+        csvw_int(&w, jint(c, "evidence_refs"));
+        csvw_str(&w, pct);
+        csvw_str(&w, jstr(c, "last_event_at"));
+        csvw_str(&w, jstr(c, "last_evidence_at"));
+        csvw_end_row(&w);
+    }
+}
+
+static void freshness_csv(json_object *posture, buf_t *out) {
+    static const char *const head[] = {"policy_pack", "risk_classification", "events", "newest_event_at",
+                                       "age_days",    "stale",               NULL};
+    csvw_t w;
+    csvw_init(&w, out);
+    csvw_header(&w, head);
+    json_object *fr = get(posture, "evidence_freshness");
+    size_t n = fr ? json_object_array_length(fr) : 0;
+    for (size_t i = 0; i < n; i++) {
+        json_object *f = json_object_array_get_idx(fr, i);
+        csvw_str(&w, jstr(f, "policy_pack"));
+        csvw_str(&w, jstr(f, "risk_classification"));
+        csvw_int(&w, jint(f, "events"));
+        csvw_str(&w, jstr(f, "newest_event_at"));
+        csvw_int(&w, jint(f, "age_days"));
+        csvw_str(&w, jint(f, "age_days") > STALE_AFTER_DAYS ? "yes" : "no");
+        csvw_end_row(&w);
+    }
+}
+
+static json_object *coverage_list(json_object *posture) {
+    json_object *arr = json_object_new_array(), *cc = get(posture, "control_coverage");
+    size_t n = cc ? json_object_array_length(cc) : 0;
+    for (size_t i = 0; i < n; i++) {
+        json_object *c = json_object_array_get_idx(cc, i), *o = json_object_new_object();
+        char pct[32];
+        ratio_text(jint(c, "evidence_refs"), jint(c, "events"), pct);
+        put_str(o, "policy_pack", jstr(c, "policy_pack"));
+        put_int(o, "events", jint(c, "events"));
+        put_int(o, "blocked", jint(c, "blocked"));
+        put_int(o, "approval_required", jint(c, "approval_required"));
+        put_int(o, "warned", jint(c, "warned"));
+        put_int(o, "evidence_refs", jint(c, "evidence_refs"));
+        put_str(o, "evidence_refs_per_event", pct);
+        put_str(o, "last_event_at", jstr(c, "last_event_at"));
+        put_str(o, "last_evidence_at", get(c, "last_evidence_at") ? jstr(c, "last_evidence_at") : NULL);
+        json_object_array_add(arr, o);
+    }
+    return arr;
+}
+
+/* quarters of the daily timeline: [{quarter:"2026-Q4", events, blocked,
+ * high_critical}] oldest first */
+static json_object *quarters(json_object *posture) {
+    json_object *arr = json_object_new_array(), *tl = get(posture, "timeline"), *cur = NULL;
+    size_t n = tl ? json_object_array_length(tl) : 0;
+    char curq[32] = "";
+    for (size_t i = 0; i < n; i++) {
+        json_object *d = json_object_array_get_idx(tl, i);
+        const char *date = jstr(d, "date");
+        if (strlen(date) < 7) continue;
+        int month = atoi(date + 5);
+        char q[32];
+        snprintf(q, sizeof q, "%.4s-Q%d", date, (month - 1) / 3 + 1);
+        if (!cur || strcmp(q, curq)) {
+            cur = json_object_new_object();
+            put_str(cur, "quarter", q);
+            put_int(cur, "events", 0);
+            put_int(cur, "blocked", 0);
+            put_int(cur, "high_critical", 0);
+            json_object_array_add(arr, cur);
+            snprintf(curq, sizeof curq, "%s", q);
+        }
+        put_int(cur, "events", jint(cur, "events") + jint(d, "events"));
+        put_int(cur, "blocked", jint(cur, "blocked") + jint(d, "blocked"));
+        put_int(cur, "high_critical", jint(cur, "high_critical") + jint(d, "high_critical"));
+    }
+    return arr;
+}
+
+static int kpi_json(json_object *posture, json_object *meta, buf_t *out) {
+    json_object *o = json_object_new_object(), *k = json_object_new_object();
+    json_object *totals = get(posture, "totals"), *dec = get(posture, "decisions"),
+                *sev = get(get(posture, "findings"), "by_severity");
+    put_str(o, "schema_version", "aispm.board_kpi_pack.v1");
+    put_str(o, "report_id", "board_kpi_pack");
+    put_str(o, "tenant_ref", jstr(meta, "tenant_ref"));
+    json_object_object_add(o, "as_of", json_object_get(get(meta, "as_of")));
+    json_object_object_add(o, "period", json_object_get(get(meta, "period")));
+    put_str(o, "data_provenance", "enterprise_live_ingestion");
+    put_int(k, "events", jint(totals, "events"));
+    put_int(k, "blocks", jint(dec, "block"));
+    put_int(k, "approvals_required", jint(dec, "require_approval"));
+    put_int(k, "warnings", jint(dec, "warn"));
+    put_int(k, "high_critical_findings", jint(sev, "high") + jint(sev, "critical"));
+    put_int(k, "findings", jint(get(posture, "findings"), "total"));
+    put_int(k, "agents", jint(totals, "agents"));
+    put_int(k, "sessions", jint(totals, "sessions"));
+    json_object_object_add(o, "kpis", k);
+    json_object_object_add(o, "coverage_by_policy_pack", coverage_list(posture));
+    json_object *qs = quarters(posture), *qoq = json_object_new_object();
+    size_t nq = json_object_array_length(qs);
+    if (nq >= 2) {
+        json_object *prev = json_object_array_get_idx(qs, nq - 2), *cur = json_object_array_get_idx(qs, nq - 1);
+        json_object_object_add(qoq, "available", json_object_new_boolean(1));
+        json_object_object_add(qoq, "previous", json_object_get(prev));
+        json_object_object_add(qoq, "current", json_object_get(cur));
+        json_object *ch = json_object_new_object(), *chp = json_object_new_object();
+        static const char *const m[] = {"events", "blocked", "high_critical", NULL};
+        for (int i = 0; m[i]; i++) {
+            long long a = jint(prev, m[i]), b = jint(cur, m[i]);
+            put_int(ch, m[i], b - a);
+            json_object_object_add(chp, m[i], a ? json_object_new_double(pct_num(b - a, a)) : NULL);
+        }
+        json_object_object_add(qoq, "change", ch);
+        json_object_object_add(qoq, "change_pct", chp);
+    } else {
+        json_object_object_add(qoq, "available", json_object_new_boolean(0));
+        put_str(qoq, "reason", "the ingested history covers fewer than two calendar quarters");
+    }
+    json_object_object_add(o, "quarters", qs);
+    json_object_object_add(o, "quarter_over_quarter", qoq);
+    int rc = jcs_serialize(o, out);
+    if (!rc) buf_putc(out, '\n');
+    json_object_put(o);
+    return rc;
+}
+
+static int cmp_findings(const void *a, const void *b) {
+    json_object *x = *(json_object *const *)a, *y = *(json_object *const *)b;
+    long long fx = jint(x, "findings"), fy = jint(y, "findings");
+    if (fx != fy) return fx > fy ? -1 : 1;
+    return strcmp(jstr(x, "risk_classification"), jstr(y, "risk_classification"));
+}
+
+/* the view model of the document reports (templates/reports/...) */
+static json_object *doc_model(json_object *posture, json_object *meta) {
+    json_object *m = json_object_new_object();
+    json_object_object_foreach(meta, mk, mv) json_object_object_add(m, mk, json_object_get(mv));
+    json_object *totals = get(posture, "totals"), *dec = get(posture, "decisions"),
+                *fsev = get(get(posture, "findings"), "by_severity");
+    json_object_object_add(m, "totals", json_object_get(totals));
+    put_int(m, "findings_total", jint(get(posture, "findings"), "total"));
+    put_int(m, "high_critical", jint(fsev, "high") + jint(fsev, "critical"));
+    put_int(m, "approvals_required", jint(dec, "require_approval"));
+    put_int(m, "blocks", jint(dec, "block"));
+    json_object *dl = json_object_new_array();
+    for (int k = 0; decision_names[k]; k++) {
+        json_object *x = json_object_new_object();
+        put_str(x, "name", decision_names[k]);
+        put_int(x, "count", jint(dec, decision_names[k]));
+        json_object_array_add(dl, x);
+    }
+    json_object_object_add(m, "decisions", dl);
+    static const char *const sv[] = {"critical", "high", "medium", "low", NULL};
+    json_object *sl = json_object_new_array();
+    for (int k = 0; sv[k]; k++) {
+        json_object *x = json_object_new_object();
+        put_str(x, "name", sv[k]);
+        put_int(x, "count", jint(fsev, sv[k]));
+        json_object_array_add(sl, x);
+    }
+    json_object_object_add(m, "severities", sl);
+    /* top five risk classes by findings */
+    json_object *fr = get(get(posture, "findings"), "by_risk_classification"), *top = json_object_new_array();
+    size_t nr = fr ? json_object_array_length(fr) : 0;
+    if (nr) {
+        json_object **v = xcalloc(nr, sizeof *v);
+        for (size_t i = 0; i < nr; i++) v[i] = json_object_array_get_idx(fr, i);
+        qsort(v, nr, sizeof *v, cmp_findings);
+        for (size_t i = 0; i < nr && i < 5; i++) {
+            json_object *x = json_object_new_object(), *bs = get(v[i], "by_severity");
+            put_str(x, "risk_classification", jstr(v[i], "risk_classification"));
+            put_int(x, "findings", jint(v[i], "findings"));
+            put_int(x, "high_critical", jint(bs, "high") + jint(bs, "critical"));
+            json_object_array_add(top, x);
+        }
+        free(v);
+    }
+    json_object_object_add(m, "top_risks", top);
+    /* top five agents by events (the projection's order) */
+    json_object *ag = get(posture, "agents"), *ta = json_object_new_array();
+    size_t na = ag ? json_object_array_length(ag) : 0;
+    for (size_t i = 0; i < na && i < 5; i++) {
+        json_object *g = json_object_array_get_idx(ag, i), *x = json_object_new_object(), *d = get(g, "decisions");
+        put_str(x, "agent_id", jstr(g, "agent_id"));
+        put_str(x, "highest_severity", jstr(g, "highest_severity"));
+        put_int(x, "events", jint(g, "events"));
+        put_int(x, "blocked", jint(d, "block"));
+        put_int(x, "approvals_required", jint(d, "require_approval"));
+        json_object_array_add(ta, x);
+    }
+    json_object_object_add(m, "top_agents", ta);
+    json_object_object_add(m, "controls", coverage_list(posture));
+    /* freshness with staleness against as_of */
+    json_object *fa = get(posture, "evidence_freshness"), *fl = json_object_new_array();
+    size_t nf = fa ? json_object_array_length(fa) : 0;
+    long long stale = 0;
+    for (size_t i = 0; i < nf; i++) {
+        json_object *f = json_object_array_get_idx(fa, i), *x = json_object_new_object();
+        put_str(x, "policy_pack", jstr(f, "policy_pack"));
+        put_str(x, "risk_classification", jstr(f, "risk_classification"));
+        put_int(x, "events", jint(f, "events"));
+        put_str(x, "newest_event_at", jstr(f, "newest_event_at"));
+        put_int(x, "age_days", jint(f, "age_days"));
+        bool st = jint(f, "age_days") > STALE_AFTER_DAYS;
+        stale += st;
+        json_object_object_add(x, "stale", json_object_new_boolean(st));
+        json_object_array_add(fl, x);
+    }
+    json_object_object_add(m, "freshness", fl);
+    put_int(m, "stale_count", stale);
+    put_int(m, "stale_after_days", STALE_AFTER_DAYS);
+    /* the period's days of the timeline, with its sums and a trend of high and
+     * critical findings (second half of the period against the first) */
+    json_object *tl = get(posture, "timeline"), *days = json_object_new_array();
+    const char *ps = jstr(get(meta, "period"), "start"), *pe = jstr(get(meta, "period"), "end");
+    long long pev = 0, pbl = 0, phc = 0;
+    size_t nt = tl ? json_object_array_length(tl) : 0;
+    for (size_t i = 0; i < nt; i++) {
+        json_object *d = json_object_array_get_idx(tl, i);
+        const char *date = jstr(d, "date");
+        if (strncmp(date, ps, 10) < 0 || strncmp(date, pe, 10) >= 0) continue;
+        json_object_array_add(days, json_object_get(d));
+        pev += jint(d, "events"), pbl += jint(d, "blocked"), phc += jint(d, "high_critical");
+    }
+    size_t nd = json_object_array_length(days);
+    long long h1 = 0, h2 = 0;
+    for (size_t i = 0; i < nd; i++) {
+        long long hc = jint(json_object_array_get_idx(days, i), "high_critical");
+        if (i < nd / 2)
+            h1 += hc;
+        else
+            h2 += hc;
+    }
+    json_object_object_add(m, "period_days", days);
+    put_int(m, "period_events", pev);
+    put_int(m, "period_blocked", pbl);
+    put_int(m, "period_high_critical", phc);
+    put_str(m, "risk_trend", nd < 2 ? "insufficient data" : h2 > h1 ? "rising" : h2 < h1 ? "falling" : "flat");
+    return m;
+}
+
+int renderer_render_posture(const tmpl_set_t *tmpl, const char *report_id, const char *format, json_object *posture,
+                            json_object *meta, buf_t *out) {
+    if (!renderer_supported(report_id, format)) return AISPM_EINVAL;
+    if (!strcmp(report_id, "agent_risk_register")) return agents_csv(posture, out), 0;
+    if (!strcmp(report_id, "control_coverage_export")) return coverage_csv(posture, out), 0;
+    if (!strcmp(report_id, "evidence_freshness_export")) return freshness_csv(posture, out), 0;
+    if (!strcmp(report_id, "board_kpi_pack")) return kpi_json(posture, meta, out);
+    if (strcmp(report_id, "executive_risk_brief") && strcmp(report_id, "soc2_audit_summary")) return AISPM_EINVAL;
+    if (!tmpl) return AISPM_ENOTFOUND;
+    char name[128];
+    snprintf(name, sizeof name, "reports/%s/%s", !strcmp(format, "html") ? "html" : "md", report_id);
+    json_object *m = doc_model(posture, meta);
+    int rc = tmpl_render(tmpl, name, m, out);
+    json_object_put(m);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* the render job                                                            */
+
+typedef struct {
+    long long job_id, render_id, tenant_id;
+    int attempts, max_attempts;
+    char worker[64];
+    /* request */
+    char render_ref[REF_MAX], report_id[80], format[24], ps[RFC3339_MAX], pe[RFC3339_MAX], state[16];
+    char tenant_ref[REF_MAX], tenant_name[201], requested_by[REF_MAX];
+} job_t;
+
+static void set_progress(db_t *db, const job_t *j, int progress) {
+    char now[RFC3339_MAX];
+    sql_datetime_format(now_ms(), now);
+    db_exec(db,
+            "UPDATE render_requests SET state = 'running', progress = ?, updated_at = ? WHERE id = ? AND "
+            "tenant_id = ? AND state IN ('queued', 'running')",
+            DB_ARGS(DBI(progress), DBS(now), DBI(j->render_id), DBI(j->tenant_id)), NULL, NULL);
+}
+
+/* 1 claimed, 0 nothing to do, <0 error */
+static int claim(db_t *db, job_t *j) {
+    char now[RFC3339_MAX], until[RFC3339_MAX];
+    int64_t t = now_ms();
+    sql_datetime_format(t, now);
+    sql_datetime_format(t + JOB_LOCK_S * 1000LL, until);
+    int rc = db_begin(db);
+    if (rc) return rc;
+    db_res_t *res;
+    rc = db_query(db,
+                  "SELECT id, CAST(JSON_VALUE(payload, '$.render_id') AS UNSIGNED), tenant_id, attempts, max_attempts "
+                  "FROM jobs WHERE kind = '" RENDER_JOB_KIND "' AND ((state = 'queued' AND run_at <= ?) OR "
+                  "(state = 'running' AND locked_until < ?)) ORDER BY run_at, id LIMIT 1 FOR UPDATE SKIP LOCKED",
+                  DB_ARGS(DBS(now), DBS(now)), &res);
+    if (rc) {
+        db_rollback(db);
+        return rc;
+    }
+    int found = 0;
+    if (db_res_next(res)) {
+        j->job_id = db_res_int(res, 0);
+        j->render_id = db_res_int(res, 1);
+        j->tenant_id = db_res_int(res, 2);
+        j->attempts = (int)db_res_int(res, 3) + 1;
+        j->max_attempts = (int)db_res_int(res, 4);
+        found = 1;
+    }
+    db_res_free(res);
+    if (found)
+        rc = db_exec(db,
+                     "UPDATE jobs SET state = 'running', attempts = ?, locked_by = ?, locked_until = ?, "
+                     "updated_at = ? WHERE id = ?",
+                     DB_ARGS(DBI(j->attempts), DBS(j->worker), DBS(until), DBS(now), DBI(j->job_id)), NULL, NULL);
+    if (rc) {
+        db_rollback(db);
+        return rc;
+    }
+    rc = db_commit(db);
+    return rc ? rc : found;
+}
+
+/* marks the job finished (state done|failed|dead) if this worker still owns
+ * it; inside the caller's transaction. AISPM_ECONFLICT when it lost the job. */
+static int job_finish(db_t *db, const job_t *j, const char *state, const char *err) {
+    char now[RFC3339_MAX];
+    sql_datetime_format(now_ms(), now);
+    uint64_t n = 0;
+    int rc = db_exec(db,
+                     "UPDATE jobs SET state = ?, locked_by = NULL, locked_until = NULL, last_error = ?, updated_at = ? "
+                     "WHERE id = ? AND locked_by = ? AND attempts = ? AND state = 'running'",
+                     DB_ARGS(DBS(state), DBS(err), DBS(now), DBI(j->job_id), DBS(j->worker), DBI(j->attempts)), &n,
+                     NULL);
+    if (!rc && n == 0) rc = AISPM_ECONFLICT;
+    return rc;
+}
+
+static int job_evidence(db_t *db, const job_t *j, const char *action, const char *object_ref, const char *outcome,
+                        json_object *details, char ref_out[EVIDENCE_REF_MAX]) {
+    evidence_event_t ev = {
+        .tenant_id = j->tenant_id,
+        .tenant_ref = j->tenant_ref,
+        .actor_ref = "system",
+        .action = action,
+        .object_ref = object_ref,
+        .outcome = outcome,
+        .details = details,
+    };
+    return evidence_append(db, &ev, ref_out);
+}
+
+static void fail_request(db_t *db, const job_t *j, const char *code, bool dead) {
+    char now[RFC3339_MAX];
+    sql_datetime_format(now_ms(), now);
+    int rc = db_begin(db);
+    if (!rc) rc = job_finish(db, j, dead ? "dead" : "failed", code);
+    if (!rc) {
+        json_object *d = json_object_new_object();
+        put_str(d, "render_ref", j->render_ref);
+        put_str(d, "report_id", j->report_id);
+        put_str(d, "format", j->format);
+        put_str(d, "error_code", code);
+        if (j->requested_by[0]) put_str(d, "requested_by", j->requested_by);
+        rc = job_evidence(db, j, "report.render_failed", j->render_ref, "failure", d, NULL);
+        json_object_put(d);
+    }
+    if (!rc)
+        rc = db_exec(db,
+                     "UPDATE render_requests SET state = 'failed', error_code = ?, updated_at = ?, finished_at = ? "
+                     "WHERE id = ? AND tenant_id = ?",
+                     DB_ARGS(DBS(code), DBS(now), DBS(now), DBI(j->render_id), DBI(j->tenant_id)), NULL, NULL);
+    if (rc) {
+        db_rollback(db);
+        log_msg(LOG_WARN, "render_job", "could not record the failure of %s (%d)", j->render_ref, rc);
+        return;
+    }
+    db_commit(db);
+}
+
+/* a transient failure: back to the queue with a backoff, or failed for good
+ * after max_attempts */
+static void retry_or_fail(db_t *db, const job_t *j, const char *code) {
+    if (j->attempts >= j->max_attempts) {
+        fail_request(db, j, code, true);
+        return;
+    }
+    char now[RFC3339_MAX], at[RFC3339_MAX];
+    int64_t t = now_ms();
+    sql_datetime_format(t, now);
+    sql_datetime_format(t + (1000LL << (j->attempts < 8 ? j->attempts : 8)), at);
+    db_exec(db,
+            "UPDATE jobs SET state = 'queued', run_at = ?, locked_by = NULL, locked_until = NULL, last_error = ?, "
+            "updated_at = ? WHERE id = ? AND locked_by = ? AND attempts = ?",
+            DB_ARGS(DBS(at), DBS(code), DBS(now), DBI(j->job_id), DBS(j->worker), DBI(j->attempts)), NULL, NULL);
+}
+
+static int load_request(db_t *db, job_t *j) {
+    db_res_t *res;
+    int rc = db_query(db,
+                      "SELECT r.ref, r.report_id, r.format, r.period_start, r.period_end, r.state, t.ref, t.name, "
+                      "u.ref FROM render_requests r JOIN tenants t ON t.id = r.tenant_id LEFT JOIN users u ON "
+                      "u.id = r.requested_by AND u.tenant_id = r.tenant_id WHERE r.id = ? AND r.tenant_id = ?",
+                      DB_ARGS(DBI(j->render_id), DBI(j->tenant_id)), &res);
+    if (rc) return rc;
+    if (!db_res_next(res)) {
+        db_res_free(res);
+        return AISPM_ENOTFOUND;
+    }
+    snprintf(j->render_ref, sizeof j->render_ref, "%s", db_res_str(res, 0));
+    snprintf(j->report_id, sizeof j->report_id, "%s", db_res_str(res, 1));
+    snprintf(j->format, sizeof j->format, "%s", db_res_str(res, 2));
+    snprintf(j->ps, sizeof j->ps, "%s", db_res_str(res, 3));
+    snprintf(j->pe, sizeof j->pe, "%s", db_res_str(res, 4));
+    snprintf(j->state, sizeof j->state, "%s", db_res_str(res, 5));
+    snprintf(j->tenant_ref, sizeof j->tenant_ref, "%s", db_res_str(res, 6));
+    snprintf(j->tenant_name, sizeof j->tenant_name, "%s", db_res_str(res, 7));
+    snprintf(j->requested_by, sizeof j->requested_by, "%s", db_res_str(res, 8));
+    db_res_free(res);
+    return 0;
+}
+
+static int setting(db_t *db, long long tenant_id, const char *name, char *out, size_t outlen) {
+    db_res_t *res;
+    out[0] = 0;
+    int rc = db_query(db, "SELECT value FROM settings WHERE tenant_id = ? AND name = ?",
+                      DB_ARGS(DBI(tenant_id), DBS(name)), &res);
+    if (rc) return rc;
+    if (db_res_next(res)) snprintf(out, outlen, "%s", db_res_str(res, 0));
+    db_res_free(res);
+    return 0;
+}
+
+/* the SIEM export: one canonical line per ingested event of the period, built
+ * from the stored public view only (never payload_ref / actor_ref) */
+static int siem_jsonl(db_t *db, const job_t *j, const char *as_of, buf_t *out) {
+    db_res_t *res;
+    int rc = db_query(db,
+                      "SELECT ref, event_id, accepted_at, public_json FROM ingestion_events WHERE tenant_id = ? AND "
+                      "occurred_at >= ? AND occurred_at < ? AND accepted_at <= ? ORDER BY occurred_at, id LIMIT ?",
+                      DB_ARGS(DBI(j->tenant_id), DBS(j->ps), DBS(j->pe), DBS(as_of), DBI(SIEM_MAX_EVENTS)), &res);
+    if (rc) return rc;
+    while (db_res_next(res)) {
+        json_object *line = json_object_new_object();
+        json_object *env = json_tokener_parse(db_res_str(res, 3));
+        if (!env) {
+            json_object_put(line);
+            rc = AISPM_ERR;
+            break;
+        }
+        put_str(line, "event_ref", db_res_str(res, 0));
+        put_str(line, "event_id", db_res_str(res, 1));
+        json_object_object_add(line, "accepted_at", ts_json(db_res_str(res, 2), 1));
+        json_object_object_add(line, "envelope", env);
+        rc = jcs_serialize(line, out);
+        json_object_put(line);
+        if (rc) break;
+        buf_putc(out, '\n');
+    }
+    db_res_free(res);
+    return rc;
+}
+
+static int mkdir_p(const char *dir) {
+    char tmp[1100];
+    snprintf(tmp, sizeof tmp, "%s", dir);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        if (mkdir(tmp, 0750) && errno != EEXIST) return AISPM_EIO;
+        *p = '/';
+    }
+    if (mkdir(tmp, 0750) && errno != EEXIST) return AISPM_EIO;
+    return 0;
+}
+
+/* <dir>/<tenant-ulid>/<digest>: written once via temp file + fsync + rename;
+ * an existing file of the right size is kept (content-addressed) */
+static int store_bytes(const config_t *cfg, const char *tenant_ulid, const char *digest, const buf_t *b) {
+    char dir[1100], path[1200], tmp[1250];
+    snprintf(dir, sizeof dir, "%s/%s", cfg->artifacts_dir, tenant_ulid);
+    snprintf(path, sizeof path, "%s/%s", dir, digest);
+    struct stat st;
+    if (stat(path, &st) == 0 && (size_t)st.st_size == b->len) return 0;
+    if (mkdir_p(dir)) return AISPM_EIO;
+    snprintf(tmp, sizeof tmp, "%s/.tmp-%s-XXXXXX", dir, digest);
+    int fd = mkstemp(tmp);
+    if (fd < 0) return AISPM_EIO;
+    size_t off = 0;
+    while (off < b->len) {
+        ssize_t n = write(fd, b->data + off, b->len - off);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        off += (size_t)n;
+    }
+    bool ok = off == b->len && fchmod(fd, 0440) == 0 && fsync(fd) == 0;
+    ok = close(fd) == 0 && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return AISPM_EIO;
+    }
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    return 0;
+}
+
+static json_object *make_meta(const job_t *j, const char *as_of_sql, const char *timezone) {
+    json_object *meta = json_object_new_object();
+    const catalog_report_t *rep = catalog_find(j->report_id);
+    put_str(meta, "report_id", j->report_id);
+    put_str(meta, "title", rep ? rep->title : j->report_id);
+    put_str(meta, "format", j->format);
+    put_str(meta, "tenant_ref", j->tenant_ref);
+    put_str(meta, "tenant_name", j->tenant_name);
+    json_object_object_add(meta, "as_of", ts_json(as_of_sql, 1));
+    json_object *p = json_object_new_object();
+    json_object_object_add(p, "start", ts_json(j->ps, 0));
+    json_object_object_add(p, "end", ts_json(j->pe, 0));
+    json_object_object_add(meta, "period", p);
+    put_str(meta, "timezone", timezone);
+    return meta;
+}
+
+/* ages of the freshness rows against as_of (not the clock), and no
+ * generation time: the document depends only on the data */
+static void normalise_posture(json_object *posture, int64_t as_of_ms) {
+    json_object_object_del(posture, "generated_at");
+    json_object *fr = get(posture, "evidence_freshness");
+    size_t n = fr ? json_object_array_length(fr) : 0;
+    for (size_t i = 0; i < n; i++) {
+        json_object *f = json_object_array_get_idx(fr, i);
+        int64_t ms;
+        long long age = 0;
+        if (!rfc3339_parse(jstr(f, "newest_event_at"), &ms) && ms <= as_of_ms) age = (as_of_ms - ms) / DAY_MS;
+        put_int(f, "age_days", age);
+    }
+}
+
+static void run_job(db_t *db, const config_t *cfg, const tmpl_set_t *tmpl, job_t *j) {
+    int rc = load_request(db, j);
+    if (rc == AISPM_ENOTFOUND) { /* nothing to render: drop the job */
+        if (!db_begin(db)) {
+            if (job_finish(db, j, "dead", "render_request_missing"))
+                db_rollback(db);
+            else
+                db_commit(db);
+        }
+        return;
+    }
+    if (rc) {
+        retry_or_fail(db, j, "data_unavailable");
+        return;
+    }
+    if (j->attempts > j->max_attempts) {
+        fail_request(db, j, "render_attempts_exhausted", true);
+        return;
+    }
+    set_progress(db, j, 5);
+    int idx = support_index(j->report_id, j->format);
+    if (idx < 0) {
+        fail_request(db, j, "format_not_yet_available", false);
+        return;
+    }
+
+    /* one consistent snapshot: as_of, posture, settings and events */
+    actor_t act;
+    memset(&act, 0, sizeof act);
+    act.kind = ACTOR_SYSTEM;
+    act.tenant_id = j->tenant_id;
+    snprintf(act.tenant_ref, sizeof act.tenant_ref, "%s", j->tenant_ref);
+    char as_of[RFC3339_MAX] = "", retention[32], tz[80];
+    json_object *posture = NULL;
+    buf_t bytes = BUF_INIT;
+    rc = db_begin(db);
+    if (!rc) {
+        db_res_t *res;
+        rc = db_query(db, "SELECT MAX(accepted_at) FROM ingestion_events WHERE tenant_id = ?",
+                      DB_ARGS(DBI(j->tenant_id)), &res);
+        if (!rc) {
+            if (db_res_next(res)) snprintf(as_of, sizeof as_of, "%s", db_res_str(res, 0));
+            db_res_free(res);
+        }
+        if (!rc) rc = setting(db, j->tenant_id, "CAVRA_REPORT_RETENTION_DAYS", retention, sizeof retention);
+        if (!rc) rc = setting(db, j->tenant_id, "CAVRA_REPORT_DEFAULT_TIMEZONE", tz, sizeof tz);
+        if (!rc) rc = ingestion_posture(db, &act, &posture);
+        if (!rc && !strcmp(j->report_id, "siem_jsonl_export"))
+            rc = siem_jsonl(db, j, *as_of ? as_of : "1970-01-01 00:00:00", &bytes);
+        db_commit(db);
+    }
+    if (rc) {
+        json_object_put(posture);
+        buf_free(&bytes);
+        retry_or_fail(db, j, "data_unavailable");
+        return;
+    }
+    set_progress(db, j, 10);
+    int64_t as_of_ms = 0;
+    if (*as_of) sql_datetime_parse(as_of, &as_of_ms);
+    normalise_posture(posture, as_of_ms);
+    json_object *meta = make_meta(j, as_of, *tz ? tz : "UTC");
+    if (strcmp(j->report_id, "siem_jsonl_export"))
+        rc = renderer_render_posture(tmpl, j->report_id, j->format, posture, meta, &bytes);
+    json_object_put(meta);
+    json_object_put(posture);
+    if (rc) {
+        buf_free(&bytes);
+        fail_request(db, j, rc == AISPM_ENOTFOUND ? "template_unavailable" : "render_failed", false);
+        return;
+    }
+    set_progress(db, j, 60);
+
+    char digest[SHA256_HEX_LEN + 1], tenant_ulid[ULID_LEN + 1];
+    sha256_hex(bytes.data ? bytes.data : "", bytes.len, digest);
+    if (!ref_parse(j->tenant_ref, "tenant", NULL, tenant_ulid)) {
+        buf_free(&bytes);
+        fail_request(db, j, "render_failed", false);
+        return;
+    }
+    rc = store_bytes(cfg, tenant_ulid, digest, &bytes);
+    size_t size = bytes.len;
+    buf_free(&bytes);
+    if (rc) {
+        log_msg(LOG_ERROR, "render_job", "could not store the artifact of %s: %s", j->render_ref, strerror(errno));
+        retry_or_fail(db, j, "storage_failed");
+        return;
+    }
+    set_progress(db, j, 90);
+
+    /* artifact row, request state, job state and evidence: one transaction */
+    long days = DEFAULT_RETENTION_DAYS;
+    if (*retention) {
+        char *end;
+        long d = strtol(retention, &end, 10);
+        if (!*end && d >= 1 && d <= 3650) days = d;
+    }
+    char now[RFC3339_MAX], expires[RFC3339_MAX], storage[120], filename[200], rclass[32], aref[REF_MAX] = "";
+    int64_t t = now_ms();
+    sql_datetime_format(t, now);
+    sql_datetime_format(t + days * DAY_MS, expires);
+    snprintf(storage, sizeof storage, "%s/%s", tenant_ulid, digest);
+    snprintf(rclass, sizeof rclass, "report_%ldd", days);
+    snprintf(filename, sizeof filename, "%s_%.4s%.2s%.2s-%.4s%.2s%.2s.%s", j->report_id, j->ps, j->ps + 5, j->ps + 8,
+             j->pe, j->pe + 5, j->pe + 8, supported[idx].ext);
+    long long artifact_id = 0;
+    rc = db_begin(db);
+    if (rc) {
+        retry_or_fail(db, j, "data_unavailable");
+        return;
+    }
+    db_res_t *res;
+    rc = db_query(db,
+                  "SELECT id, ref FROM artifacts WHERE tenant_id = ? AND digest = ? AND report_id = ? AND format = ? "
+                  "FOR UPDATE",
+                  DB_ARGS(DBI(j->tenant_id), DBS(digest), DBS(j->report_id), DBS(j->format)), &res);
+    if (!rc) {
+        if (db_res_next(res)) {
+            artifact_id = db_res_int(res, 0);
+            snprintf(aref, sizeof aref, "%s", db_res_str(res, 1));
+        }
+        db_res_free(res);
+    }
+    bool created = false;
+    if (!rc && !artifact_id) rc = ref_new("artifact", aref), created = true;
+    char ev_ref[EVIDENCE_REF_MAX] = "";
+    if (!rc) {
+        json_object *d = json_object_new_object();
+        put_str(d, "render_ref", j->render_ref);
+        put_str(d, "report_id", j->report_id);
+        put_str(d, "format", j->format);
+        put_str(d, "digest", digest);
+        put_int(d, "size", (long long)size);
+        json_object_object_add(d, "as_of", ts_json(as_of, 1));
+        json_object_object_add(d, "new_artifact", json_object_new_boolean(created));
+        if (j->requested_by[0]) put_str(d, "requested_by", j->requested_by);
+        rc = job_evidence(db, j, "report.rendered", aref, "success", d, ev_ref);
+        json_object_put(d);
+    }
+    if (!rc && created) {
+        uint64_t id = 0;
+        rc = db_exec(db,
+                     "INSERT INTO artifacts (ref, tenant_id, report_id, format, period_start, period_end, digest, "
+                     "size, content_type, filename, retention_class, expires_at, as_of, evidence_ref, storage_path, "
+                     "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     DB_ARGS(DBS(aref), DBI(j->tenant_id), DBS(j->report_id), DBS(j->format), DBS(j->ps), DBS(j->pe),
+                             DBS(digest), DBI(size), DBS(supported[idx].content_type), DBS(filename), DBS(rclass),
+                             DBS(expires), *as_of ? DBS(as_of) : DBNULL, DBS(ev_ref), DBS(storage), DBS(now)),
+                     NULL, &id);
+        artifact_id = (long long)id;
+    }
+    if (!rc)
+        rc = db_exec(db,
+                     "UPDATE render_requests SET state = 'succeeded', progress = 100, artifact_id = ?, "
+                     "error_code = NULL, updated_at = ?, finished_at = ? WHERE id = ? AND tenant_id = ?",
+                     DB_ARGS(DBI(artifact_id), DBS(now), DBS(now), DBI(j->render_id), DBI(j->tenant_id)), NULL, NULL);
+    if (!rc) rc = job_finish(db, j, "done", NULL);
+    if (rc) {
+        db_rollback(db);
+        /* ECONFLICT: a racing render stored the same artifact, or another
+         * worker re-claimed the job after our lock expired; either way the
+         * next attempt (if the job is still ours) finds the row */
+        if (rc != AISPM_ECONFLICT || j->attempts < j->max_attempts) retry_or_fail(db, j, "data_unavailable");
+        return;
+    }
+    db_commit(db);
+}
+
+int renderer_run_pending(db_t *db, const config_t *cfg, const tmpl_set_t *tmpl, int max_jobs, int *ran) {
+    int n = 0, rc = 0;
+    for (int i = 0; i < max_jobs; i++) {
+        job_t j;
+        memset(&j, 0, sizeof j);
+        snprintf(j.worker, sizeof j.worker, "pid:%ld", (long)getpid());
+        rc = claim(db, &j);
+        if (rc <= 0) break;
+        run_job(db, cfg, tmpl, &j);
+        n++;
+        rc = 0;
+    }
+    if (ran) *ran = n;
+    return rc < 0 ? rc : 0;
+}

@@ -1,0 +1,97 @@
+/*
+ * renderer.h: the report render pipeline — render requests, the job that
+ * renders them from the tenant's posture, and the immutable artifacts.
+ *
+ *  POST .../reports/render  -> renderer_request(): validates the report (known,
+ *      enabled for the tenant, format offered by the catalog and renderable in
+ *      this release), honours the Idempotency-Key header (unique per tenant:
+ *      a repeat answers 200 with the same render ref), stores a
+ *      render_requests row, a `jobs` row (kind report.render) and evidence
+ *      report.render_requested in one transaction.
+ *  job workers -> renderer_run_pending(): claim a job (SELECT ... FOR UPDATE
+ *      SKIP LOCKED; a job whose lock expired is claimed again), read the
+ *      tenant's data in one consistent snapshot (as_of = newest accepted
+ *      ingestion event), render deterministically (the bytes depend only on
+ *      the data, the report, the format, the period and tenant settings —
+ *      never on the render ref or the clock), store the bytes content-
+ *      addressed as <artifacts_dir>/<tenant-ulid>/<sha256> (temp file, fsync,
+ *      rename), then in one transaction: the artifact row (unique per tenant,
+ *      digest, report and format, so a repeat finds the same row), the
+ *      request's final state and evidence report.rendered (or
+ *      report.render_failed with an error code).
+ *  GET  .../artifacts/{ref}/content -> renderer_artifact_content(): the bytes,
+ *      checked against the stored digest, with evidence
+ *      report.artifact_downloaded.
+ *
+ * Every query filters by the actor's tenant: another tenant's ref is
+ * AISPM_ENOTFOUND. Ownership: json_object out-parameters belong to the caller.
+ */
+#ifndef AISPM_REPORTS_RENDERER_H
+#define AISPM_REPORTS_RENDERER_H
+
+#include <json-c/json.h>
+#include <stdbool.h>
+
+#include "core/buf.h"
+#include "db/db.h"
+#include "render/template.h"
+#include "server/http.h"
+
+#define RENDER_JOB_KIND "report.render"
+
+/* result of renderer_request: status 202 (queued), 200 (idempotent repeat) or
+ * a refusal (404, 403, 409, 422) with a problem code and detail */
+typedef struct {
+    int status;
+    const char *code;    /* problem code when status >= 400 */
+    const char *detail;  /* problem detail when status >= 400 */
+    json_object *body;   /* 2xx: render status; 4xx: field errors or NULL */
+} render_outcome_t;
+
+/* true when this release renders report_id in format (a subset of what the
+ * catalog offers) */
+bool renderer_supported(const char *report_id, const char *format);
+
+int renderer_request(db_t *db, const actor_t *a, json_object *body, const char *idempotency_key,
+                     const char *request_id, render_outcome_t *out);
+void render_outcome_free(render_outcome_t *o);
+
+/* {render_ref, report_id, format, status, progress, period, filters,
+ *  requested_at, updated_at, finished_at, status_url, artifact_ref?,
+ *  artifact_url?, error_code?} */
+int renderer_status(db_t *db, const actor_t *a, const char *render_ref, json_object **out);
+/* {"renders":[...status...], "next_cursor"}: newest first; cursor from a
+ * previous page ("" or NULL for the first), limit 1..100 */
+int renderer_history(db_t *db, const actor_t *a, const char *cursor, int limit, json_object **out);
+/* {artifact_ref, report_id, format, digest, digest_algorithm, size,
+ *  content_type, filename, retention_class, expires_at, as_of, evidence_ref,
+ *  period, created_at, content_url} */
+int renderer_artifact(db_t *db, const actor_t *a, const char *artifact_ref, json_object **out);
+
+typedef struct {
+    buf_t bytes;
+    char content_type[100];
+    char filename[200];
+    char digest[65];
+} render_content_t;
+/* reads the artifact's bytes (verified against the digest: AISPM_EIO when the
+ * file is missing or altered) and records report.artifact_downloaded */
+int renderer_artifact_content(db_t *db, const config_t *cfg, const actor_t *a, const char *artifact_ref,
+                              const char *request_id, render_content_t *out);
+void render_content_free(render_content_t *c);
+
+/* job worker step: claims and runs up to max_jobs render jobs; *ran (may be
+ * NULL) receives how many were run. tmpl may be NULL (html/markdown renders
+ * then fail with template_unavailable). */
+int renderer_run_pending(db_t *db, const config_t *cfg, const tmpl_set_t *tmpl, int max_jobs, int *ran);
+
+/* ---- pure rendering (exposed for tests) ----
+ * posture: an ingestion_posture() projection; meta: {report_id, title,
+ * tenant_ref, tenant_name, as_of, period:{start,end}, timezone}. Appends the
+ * document to out. AISPM_EINVAL for an unsupported report/format,
+ * AISPM_ENOTFOUND for a missing template. (siem_jsonl_export reads events
+ * and is rendered by the job itself.) */
+int renderer_render_posture(const tmpl_set_t *tmpl, const char *report_id, const char *format, json_object *posture,
+                            json_object *meta, buf_t *out);
+
+#endif
