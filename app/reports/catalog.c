@@ -22,7 +22,7 @@ static const catalog_report_t reports[] = {
      "One-page posture summary for security leadership: risk trend, top findings, decisions needed.", "community",
      {"markdown"}, {"markdown", "html"}, {"cso", "ciso"}},
     {"board_kpi_pack", "Board KPI Pack", "Headline AISPM KPIs with quarter-over-quarter movement for the board.",
-     "community", {"json"}, {"json", "html"}, {"board", "leadership"}},
+     "community", {"json"}, {"json"}, {"board", "leadership"}},
     {"soc2_audit_summary", "SOC 2-Style Audit Summary",
      "Control objectives, tests and evidence references in an auditor-friendly layout.", "community",
      {"markdown"}, {"markdown", "html"}, {"audit", "grc"}},

@@ -300,7 +300,7 @@ def test_refusals(rc, base_url, acme, admin_cli, demo_logins):
     p = rc.admin.post(RENDER, json_body={"report_id": "pdf_board_pack", "format": "pdf"})
     assert "pdf" in p.problem(422, "format_not_yet_available")["detail"]
     rc.admin.post(RENDER, json_body={"report_id": "board_kpi_pack", "format": "html"}).problem(
-        422, "format_not_yet_available")
+        422, "format_not_offered")
     for bad in ({"format": "csv"}, {"report_id": "agent_risk_register"},
                 {"report_id": "agent_risk_register", "format": "csv", "period": {"start": "yesterday"}},
                 {"report_id": "agent_risk_register", "format": "csv",
