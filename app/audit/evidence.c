@@ -219,7 +219,7 @@ static int checkpoint_payload(const char *tenant_ref, long long seq, const char 
     return rc;
 }
 
-static int register_key(db_t *db, const signing_key_t *key) {
+int evidence_register_key(db_t *db, const signing_key_t *key) {
     json_object *jwk;
     int rc = key_public_jwk(key, &jwk);
     if (rc) return rc;
@@ -236,7 +236,7 @@ static int register_key(db_t *db, const signing_key_t *key) {
 
 int evidence_checkpoint(db_t *db, const signing_key_t *key, long long tenant_id, int min_interval_s,
                         int *signed_out) {
-    int rc = register_key(db, key), nsigned = 0;
+    int rc = evidence_register_key(db, key), nsigned = 0;
     if (rc) return rc;
     db_res_t *res;
     rc = db_query(db,

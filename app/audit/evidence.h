@@ -62,6 +62,11 @@ int evidence_link_pending(db_t *db, long long tenant_id, int max_events, int *li
 int evidence_checkpoint(db_t *db, const signing_key_t *key, long long tenant_id, int min_interval_s,
                         int *signed_out);
 
+/* registers the key's public JWK in signing_keys (INSERT IGNORE: idempotent)
+ * so /.well-known/jwks.json serves it; evidence_checkpoint() and the signed
+ * evidence packet render call it before signing. */
+int evidence_register_key(db_t *db, const signing_key_t *key);
+
 typedef struct {
     bool ok;
     long long events;       /* linked events checked */

@@ -54,3 +54,21 @@ void csvw_header(csvw_t *w, const char *const *names) {
     for (; *names; names++) csvw_str(w, *names);
     csvw_end_row(w);
 }
+
+/* row sink */
+
+static void sink_header(rowsink_t *s, const char *const *names) { csvw_header(&((csvw_sink_t *)s)->w, names); }
+static void sink_str(rowsink_t *s, const char *v, size_t len) { csvw_strn(&((csvw_sink_t *)s)->w, v, len); }
+static void sink_num(rowsink_t *s, long long v) { csvw_int(&((csvw_sink_t *)s)->w, v); }
+static void sink_hundredths(rowsink_t *s, long long v) {
+    char t[48];
+    if (v < 0) v = 0;
+    snprintf(t, sizeof t, "%lld.%02lld", v / 100, v % 100);
+    csvw_str(&((csvw_sink_t *)s)->w, t);
+}
+static void sink_end_row(rowsink_t *s) { csvw_end_row(&((csvw_sink_t *)s)->w); }
+
+void csvw_sink_init(csvw_sink_t *s, buf_t *out) {
+    s->sink = (rowsink_t){sink_header, sink_str, sink_num, sink_hundredths, sink_end_row};
+    csvw_init(&s->w, out);
+}

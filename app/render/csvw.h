@@ -15,6 +15,7 @@
 #include <stddef.h>
 
 #include "core/buf.h"
+#include "render/rowsink.h"
 
 typedef struct {
     buf_t *out;
@@ -30,5 +31,13 @@ void csvw_int(csvw_t *w, long long v);
 void csvw_end_row(csvw_t *w);
 /* a header row from a NULL-terminated list of names */
 void csvw_header(csvw_t *w, const char *const *names);
+
+/* the CSV writer as a row sink (render/rowsink.h): text through csvw_strn,
+ * integers through csvw_int, hundredths as "%lld.%02lld" text */
+typedef struct {
+    rowsink_t sink; /* first member: &s->sink is the sink */
+    csvw_t w;
+} csvw_sink_t;
+void csvw_sink_init(csvw_sink_t *s, buf_t *out);
 
 #endif

@@ -19,6 +19,8 @@
 #include "core/ref.h"
 #include "core/timeutil.h"
 #include "render/csvw.h"
+#include "render/xlsxw.h"
+#include "render/jws.h"
 #include "reports/catalog.h"
 #include "reports/ingestion.h"
 #include "server/auth.h"
@@ -44,6 +46,8 @@ static const struct {
     {"evidence_freshness_export", "csv", "text/csv; charset=utf-8", "csv"},
     {"agent_risk_register", "csv", "text/csv; charset=utf-8", "csv"},
     {"siem_jsonl_export", "jsonl", "application/x-ndjson", "jsonl"},
+    {"xlsx_evidence_workbook", "xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "xlsx"},
+    {"signed_json_evidence_packet", "json", "application/json", "json"},
 };
 #define NSUPPORTED ((int)(sizeof supported / sizeof supported[0]))
 
@@ -90,12 +94,11 @@ static json_object *ts_json(const char *sql, int with_ms) {
 
 /* "1.62" for num/den with two decimals (integer math, so the text is the
  * same on every platform); "0.00" when den is 0 */
+static long long ratio_hundredths(long long num, long long den) {
+    return den <= 0 || num < 0 ? 0 : (num * 100 + den / 2) / den;
+}
 static void ratio_text(long long num, long long den, char out[32]) {
-    if (den <= 0 || num < 0) {
-        snprintf(out, 32, "0.00");
-        return;
-    }
-    long long t = (num * 100 + den / 2) / den;
+    long long t = ratio_hundredths(num, den);
     snprintf(out, 32, "%lld.%02lld", t / 100, t % 100);
 }
 
@@ -422,7 +425,8 @@ int renderer_request(db_t *db, const actor_t *a, json_object *body, const char *
         refuse(out, 422, "format_not_yet_available",
                "this report/format is not rendered in this release (available now: html and markdown for "
                "executive_risk_brief and soc2_audit_summary, json for board_kpi_pack, csv for the exports, jsonl "
-               "for siem_jsonl_export); pdf, xlsx, docx, signed json and zip are not available yet",
+               "for siem_jsonl_export, xlsx for xlsx_evidence_workbook, signed json for "
+               "signed_json_evidence_packet); pdf, docx and zip are not available yet",
                NULL);
         return 0;
     }
@@ -570,7 +574,11 @@ int renderer_request(db_t *db, const actor_t *a, json_object *body, const char *
 /* ------------------------------------------------------------------------ */
 /* rendering                                                                 */
 
-static void agents_csv(json_object *posture, buf_t *out) {
+/* The tables of the exports, written once through a row sink
+ * (render/rowsink.h): the CSV exports and the sheets of the XLSX evidence
+ * workbook are the same rows. */
+
+static void agents_rows(json_object *posture, rowsink_t *w) {
     static const char *const head[] = {"agent_id",
                                        "highest_severity",
                                        "events",
@@ -587,77 +595,171 @@ static void agents_csv(json_object *posture, buf_t *out) {
                                        "first_seen_at",
                                        "last_seen_at",
                                        NULL};
-    csvw_t w;
-    csvw_init(&w, out);
-    csvw_header(&w, head);
+    rs_header(w, head);
     json_object *agents = get(posture, "agents");
     size_t n = agents ? json_object_array_length(agents) : 0;
     for (size_t i = 0; i < n; i++) {
         json_object *g = json_object_array_get_idx(agents, i), *d = get(g, "decisions"), *cs = get(g, "connectors");
-        csvw_str(&w, jstr(g, "agent_id"));
-        csvw_str(&w, jstr(g, "highest_severity"));
-        csvw_int(&w, jint(g, "events"));
-        csvw_int(&w, jint(g, "sessions"));
-        csvw_int(&w, jint(g, "decision_count"));
-        for (int k = 0; decision_names[k]; k++) csvw_int(&w, jint(d, decision_names[k]));
+        rs_str(w, jstr(g, "agent_id"));
+        rs_str(w, jstr(g, "highest_severity"));
+        rs_int(w, jint(g, "events"));
+        rs_int(w, jint(g, "sessions"));
+        rs_int(w, jint(g, "decision_count"));
+        for (int k = 0; decision_names[k]; k++) rs_int(w, jint(d, decision_names[k]));
         buf_t c = BUF_INIT;
         size_t nc = cs ? json_object_array_length(cs) : 0;
         for (size_t j = 0; j < nc; j++) {
             json_object *x = json_object_array_get_idx(cs, j);
             buf_printf(&c, "%s%s:%s", j ? ";" : "", jstr(x, "connector_type"), jstr(x, "connector_id"));
         }
-        csvw_strn(&w, c.data, c.len);
+        rs_strn(w, c.data, c.len);
         buf_free(&c);
-        csvw_str(&w, jstr(g, "first_seen_at"));
-        csvw_str(&w, jstr(g, "last_seen_at"));
-        csvw_end_row(&w);
+        rs_str(w, jstr(g, "first_seen_at"));
+        rs_str(w, jstr(g, "last_seen_at"));
+        rs_end_row(w);
     }
 }
 
-static void coverage_csv(json_object *posture, buf_t *out) {
+static void coverage_rows(json_object *posture, rowsink_t *w) {
     static const char *const head[] = {"policy_pack",   "events",          "blocked",         "approval_required",
                                        "warned",        "evidence_refs",   "evidence_refs_per_event",
                                        "last_event_at", "last_evidence_at", NULL};
-    csvw_t w;
-    csvw_init(&w, out);
-    csvw_header(&w, head);
+    rs_header(w, head);
     json_object *cc = get(posture, "control_coverage");
     size_t n = cc ? json_object_array_length(cc) : 0;
     for (size_t i = 0; i < n; i++) {
         json_object *c = json_object_array_get_idx(cc, i);
-        char pct[32];
-        ratio_text(jint(c, "evidence_refs"), jint(c, "events"), pct);
-        csvw_str(&w, jstr(c, "policy_pack"));
-        csvw_int(&w, jint(c, "events"));
-        csvw_int(&w, jint(c, "blocked"));
-        csvw_int(&w, jint(c, "approval_required"));
-        csvw_int(&w, jint(c, "warned"));
-        csvw_int(&w, jint(c, "evidence_refs"));
-        csvw_str(&w, pct);
-        csvw_str(&w, jstr(c, "last_event_at"));
-        csvw_str(&w, jstr(c, "last_evidence_at"));
-        csvw_end_row(&w);
+        rs_str(w, jstr(c, "policy_pack"));
+        rs_int(w, jint(c, "events"));
+        rs_int(w, jint(c, "blocked"));
+        rs_int(w, jint(c, "approval_required"));
+        rs_int(w, jint(c, "warned"));
+        rs_int(w, jint(c, "evidence_refs"));
+        rs_hundredths(w, ratio_hundredths(jint(c, "evidence_refs"), jint(c, "events")));
+        rs_str(w, jstr(c, "last_event_at"));
+        rs_str(w, jstr(c, "last_evidence_at"));
+        rs_end_row(w);
     }
 }
 
-static void freshness_csv(json_object *posture, buf_t *out) {
+static void freshness_rows(json_object *posture, rowsink_t *w) {
     static const char *const head[] = {"policy_pack", "risk_classification", "events", "newest_event_at",
                                        "age_days",    "stale",               NULL};
-    csvw_t w;
-    csvw_init(&w, out);
-    csvw_header(&w, head);
+    rs_header(w, head);
     json_object *fr = get(posture, "evidence_freshness");
     size_t n = fr ? json_object_array_length(fr) : 0;
     for (size_t i = 0; i < n; i++) {
         json_object *f = json_object_array_get_idx(fr, i);
-        csvw_str(&w, jstr(f, "policy_pack"));
-        csvw_str(&w, jstr(f, "risk_classification"));
-        csvw_int(&w, jint(f, "events"));
-        csvw_str(&w, jstr(f, "newest_event_at"));
-        csvw_int(&w, jint(f, "age_days"));
-        csvw_str(&w, jint(f, "age_days") > STALE_AFTER_DAYS ? "yes" : "no");
-        csvw_end_row(&w);
+        rs_str(w, jstr(f, "policy_pack"));
+        rs_str(w, jstr(f, "risk_classification"));
+        rs_int(w, jint(f, "events"));
+        rs_str(w, jstr(f, "newest_event_at"));
+        rs_int(w, jint(f, "age_days"));
+        rs_str(w, jint(f, "age_days") > STALE_AFTER_DAYS ? "yes" : "no");
+        rs_end_row(w);
     }
+}
+
+/* findings of the projection by risk class (its order) and severity */
+static const char *const finding_severities[] = {"critical", "high", "medium", "low", "none", NULL};
+
+static void findings_rows(json_object *posture, rowsink_t *w) {
+    static const char *const head[] = {"risk_classification", "findings", "critical", "high", "medium", "low", "none",
+                                       "last_finding_at",     NULL};
+    rs_header(w, head);
+    json_object *fr = get(get(posture, "findings"), "by_risk_classification");
+    size_t n = fr ? json_object_array_length(fr) : 0;
+    for (size_t i = 0; i < n; i++) {
+        json_object *f = json_object_array_get_idx(fr, i), *bs = get(f, "by_severity");
+        rs_str(w, jstr(f, "risk_classification"));
+        rs_int(w, jint(f, "findings"));
+        for (int k = 0; finding_severities[k]; k++) rs_int(w, jint(bs, finding_severities[k]));
+        rs_str(w, jstr(f, "last_finding_at"));
+        rs_end_row(w);
+    }
+}
+
+static void summary_text(rowsink_t *w, const char *field, const char *value) {
+    rs_str(w, field);
+    rs_str(w, value);
+    rs_end_row(w);
+}
+static void summary_int(rowsink_t *w, const char *field, long long value) {
+    rs_str(w, field);
+    rs_int(w, value);
+    rs_end_row(w);
+}
+
+/* the workbook's first sheet: what, whose, as of when, and the headline counts */
+static void summary_rows(json_object *posture, json_object *meta, rowsink_t *w) {
+    static const char *const head[] = {"field", "value", NULL};
+    json_object *totals = get(posture, "totals"), *dec = get(posture, "decisions"), *f = get(posture, "findings"),
+                *sev = get(f, "by_severity"), *period = get(meta, "period"), *fr = get(posture, "evidence_freshness"),
+                *cc = get(posture, "control_coverage"), *rk = get(f, "by_risk_classification"),
+                *ag = get(posture, "agents");
+    long long stale = 0;
+    size_t nf = fr ? json_object_array_length(fr) : 0;
+    for (size_t i = 0; i < nf; i++) stale += jint(json_object_array_get_idx(fr, i), "age_days") > STALE_AFTER_DAYS;
+    rs_header(w, head);
+    summary_text(w, "report", jstr(meta, "title"));
+    summary_text(w, "report_id", jstr(meta, "report_id"));
+    summary_text(w, "tenant_ref", jstr(meta, "tenant_ref"));
+    summary_text(w, "tenant_name", jstr(meta, "tenant_name"));
+    summary_text(w, "as_of", jstr(meta, "as_of"));
+    summary_text(w, "period_start", jstr(period, "start"));
+    summary_text(w, "period_end", jstr(period, "end"));
+    summary_text(w, "timezone", jstr(meta, "timezone"));
+    summary_text(w, "data_provenance", "enterprise_live_ingestion");
+    summary_int(w, "events", jint(totals, "events"));
+    summary_int(w, "agents", jint(totals, "agents"));
+    summary_int(w, "sessions", jint(totals, "sessions"));
+    summary_int(w, "findings", jint(f, "total"));
+    summary_int(w, "high_critical_findings", jint(sev, "high") + jint(sev, "critical"));
+    summary_int(w, "blocks", jint(dec, "block"));
+    summary_int(w, "approvals_required", jint(dec, "require_approval"));
+    summary_int(w, "warnings", jint(dec, "warn"));
+    summary_int(w, "agent_rows", ag ? (long long)json_object_array_length(ag) : 0);
+    summary_int(w, "policy_packs", cc ? (long long)json_object_array_length(cc) : 0);
+    summary_int(w, "evidence_freshness_rows", (long long)nf);
+    summary_int(w, "stale_evidence_rows", stale);
+    summary_int(w, "stale_after_days", STALE_AFTER_DAYS);
+    summary_int(w, "risk_classifications", rk ? (long long)json_object_array_length(rk) : 0);
+}
+
+static void csv_table(void (*rows)(json_object *, rowsink_t *), json_object *posture, buf_t *out) {
+    csvw_sink_t w;
+    csvw_sink_init(&w, out);
+    rows(posture, &w.sink);
+}
+
+/* the XLSX evidence workbook: Summary, Agents, Controls, Evidence freshness,
+ * Findings. Its creation time is as_of (else the period start), so the bytes
+ * depend only on the data. */
+static int workbook_xlsx(json_object *posture, json_object *meta, buf_t *out) {
+    int64_t ms = 0;
+    if (rfc3339_parse(jstr(meta, "as_of"), &ms) && rfc3339_parse(jstr(get(meta, "period"), "start"), &ms)) ms = 0;
+    char subject[300], comments[400];
+    snprintf(subject, sizeof subject, "AISPM evidence workbook for %s", jstr(meta, "tenant_ref"));
+    snprintf(comments, sizeof comments, "as_of %s; period %s to %s; source: enterprise live ingestion",
+             *jstr(meta, "as_of") ? jstr(meta, "as_of") : "(no ingested events)", jstr(get(meta, "period"), "start"),
+             jstr(get(meta, "period"), "end"));
+    const char *title = jstr(meta, "title");
+    xlsxw_props_t props = {
+        .title = *title ? title : "XLSX Evidence Workbook",
+        .subject = subject,
+        .author = "AISPM Report Center",
+        .comments = comments,
+        .created = ms > 1000 ? (time_t)(ms / 1000) : 1,
+    };
+    xlsxw_t *x;
+    int rc = xlsxw_new(NULL, &props, &x);
+    if (rc) return rc;
+    summary_rows(posture, meta, xlsxw_sheet(x, "Summary"));
+    agents_rows(posture, xlsxw_sheet(x, "Agents"));
+    coverage_rows(posture, xlsxw_sheet(x, "Controls"));
+    freshness_rows(posture, xlsxw_sheet(x, "Evidence freshness"));
+    findings_rows(posture, xlsxw_sheet(x, "Findings"));
+    return xlsxw_finish(x, out);
 }
 
 static json_object *coverage_list(json_object *posture) {
@@ -876,9 +978,10 @@ static json_object *doc_model(json_object *posture, json_object *meta) {
 int renderer_render_posture(const tmpl_set_t *tmpl, const char *report_id, const char *format, json_object *posture,
                             json_object *meta, buf_t *out) {
     if (!renderer_supported(report_id, format)) return AISPM_EINVAL;
-    if (!strcmp(report_id, "agent_risk_register")) return agents_csv(posture, out), 0;
-    if (!strcmp(report_id, "control_coverage_export")) return coverage_csv(posture, out), 0;
-    if (!strcmp(report_id, "evidence_freshness_export")) return freshness_csv(posture, out), 0;
+    if (!strcmp(report_id, "agent_risk_register")) return csv_table(agents_rows, posture, out), 0;
+    if (!strcmp(report_id, "control_coverage_export")) return csv_table(coverage_rows, posture, out), 0;
+    if (!strcmp(report_id, "evidence_freshness_export")) return csv_table(freshness_rows, posture, out), 0;
+    if (!strcmp(report_id, "xlsx_evidence_workbook")) return workbook_xlsx(posture, meta, out);
     if (!strcmp(report_id, "board_kpi_pack")) return kpi_json(posture, meta, out);
     if (strcmp(report_id, "executive_risk_brief") && strcmp(report_id, "soc2_audit_summary")) return AISPM_EINVAL;
     if (!tmpl) return AISPM_ENOTFOUND;
@@ -1092,6 +1195,155 @@ static int siem_jsonl(db_t *db, const job_t *j, const char *as_of, buf_t *out) {
     return rc;
 }
 
+/* ------------------------------------------------------------------------ */
+/* the signed evidence packet (rendered by the job: it reads the evidence
+ * chain and signs with the evidence key)                                    */
+
+#define PACKET_REPORT "signed_json_evidence_packet"
+#define PACKET_MAX_EVENTS 100
+#define PACKET_JWKS_URL "/.well-known/jwks.json"
+
+/* the tenant's evidence chain as of as_of, read inside the render snapshot:
+ * the head is the newest link whose event was recorded at or before as_of,
+ * the checkpoint the newest one signed by then at or below the head, and the
+ * events the newest <= 100 links up to the head, in public form only.
+ * Bounded by as_of (never by the clock), so the same data gives the same
+ * packet however often it is rendered. */
+static int packet_chain(db_t *db, const job_t *j, const char *as_of, json_object **out) {
+    *out = NULL;
+    char tenant_ulid[ULID_LEN + 1];
+    if (!ref_parse(j->tenant_ref, "tenant", NULL, tenant_ulid)) return AISPM_EINVAL;
+    db_res_t *res;
+    long long head_seq = 0;
+    json_object *head = NULL, *cp = NULL, *events = json_object_new_array();
+    int rc = db_query(db,
+                      "SELECT l.seq, l.digest FROM evidence_links l JOIN evidence_events e ON e.id = l.event_id "
+                      "WHERE l.tenant_id = ? AND e.created_at <= ? ORDER BY l.seq DESC LIMIT 1",
+                      DB_ARGS(DBI(j->tenant_id), DBS(as_of)), &res);
+    if (!rc) {
+        if (db_res_next(res)) {
+            head_seq = db_res_int(res, 0);
+            head = json_object_new_object();
+            put_int(head, "seq", head_seq);
+            put_str(head, "digest", db_res_str(res, 1));
+        }
+        db_res_free(res);
+    }
+    if (!rc && head_seq) {
+        rc = db_query(db,
+                      "SELECT seq, digest, kid, alg, signed_at FROM evidence_checkpoints WHERE tenant_id = ? AND "
+                      "seq <= ? AND signed_at <= ? ORDER BY seq DESC LIMIT 1",
+                      DB_ARGS(DBI(j->tenant_id), DBI(head_seq), DBS(as_of)), &res);
+        if (!rc) {
+            if (db_res_next(res)) {
+                cp = json_object_new_object();
+                put_int(cp, "seq", db_res_int(res, 0));
+                put_str(cp, "digest", db_res_str(res, 1));
+                put_str(cp, "kid", db_res_str(res, 2));
+                put_str(cp, "alg", db_res_str(res, 3));
+                json_object_object_add(cp, "signed_at", ts_json(db_res_str(res, 4), 1));
+            }
+            db_res_free(res);
+        }
+    }
+    if (!rc && head_seq) {
+        rc = db_query(db,
+                      "SELECT l.seq, e.ulid, e.action, e.created_at FROM evidence_links l JOIN evidence_events e "
+                      "ON e.id = l.event_id WHERE l.tenant_id = ? AND l.seq <= ? ORDER BY l.seq DESC LIMIT ?",
+                      DB_ARGS(DBI(j->tenant_id), DBI(head_seq), DBI(PACKET_MAX_EVENTS)), &res);
+        if (!rc) {
+            while (db_res_next(res)) {
+                char full[EVIDENCE_REF_MAX], pub[EVIDENCE_REF_MAX];
+                evidence_ref_format(tenant_ulid, db_res_str(res, 1), full);
+                if (evidence_ref_public(full, pub)) {
+                    rc = AISPM_ERR;
+                    break;
+                }
+                json_object *e = json_object_new_object();
+                put_int(e, "seq", db_res_int(res, 0));
+                put_str(e, "evidence_ref", pub);
+                put_str(e, "action", db_res_str(res, 2));
+                json_object_object_add(e, "recorded_at", ts_json(db_res_str(res, 3), 1));
+                json_object_array_add(events, e);
+            }
+            db_res_free(res);
+        }
+    }
+    if (rc) {
+        json_object_put(head);
+        json_object_put(cp);
+        json_object_put(events);
+        return rc;
+    }
+    json_object *chain = json_object_new_object();
+    json_object_object_add(chain, "head", head);
+    json_object_object_add(chain, "latest_checkpoint", cp);
+    json_object_object_add(chain, "recent_events", events);
+    put_int(chain, "recent_events_limit", PACKET_MAX_EVENTS);
+    *out = chain;
+    return 0;
+}
+
+/* the artifact: {"payload": <packet>, "jws": <compact JWS over the canonical
+ * bytes of the packet>, "kid", "alg", "jwks_url"}, itself canonical JSON, so
+ * the "payload" member's text is exactly the signed bytes */
+static int packet_render(const signing_key_t *key, json_object *posture, json_object *meta, json_object *chain,
+                         buf_t *out) {
+    json_object *p = json_object_new_object(), *sum = json_object_new_object(), *dec = json_object_new_object();
+    json_object *totals = get(posture, "totals"), *pd = get(posture, "decisions"), *pf = get(posture, "findings");
+    put_str(p, "schema_version", "aispm.signed_evidence_packet.v1");
+    put_str(p, "report_id", PACKET_REPORT);
+    put_str(p, "tenant_ref", jstr(meta, "tenant_ref"));
+    json_object_object_add(p, "as_of", json_object_get(get(meta, "as_of")));
+    json_object_object_add(p, "period", json_object_get(get(meta, "period")));
+    put_str(p, "data_provenance", "enterprise_live_ingestion");
+    put_int(sum, "events", jint(totals, "events"));
+    put_int(sum, "agents", jint(totals, "agents"));
+    for (int k = 0; decision_names[k]; k++) put_int(dec, decision_names[k], jint(pd, decision_names[k]));
+    json_object_object_add(sum, "decisions", dec);
+    json_object *fs = json_object_new_object(), *bs = get(pf, "by_severity");
+    put_int(fs, "total", jint(pf, "total"));
+    json_object *sev = json_object_new_object();
+    if (bs && json_object_is_type(bs, json_type_object)) {
+        json_object_object_foreach(bs, sk, sv) put_int(sev, sk, (long long)json_object_get_int64(sv));
+    }
+    json_object_object_add(fs, "by_severity", sev);
+    json_object_object_add(sum, "findings", fs);
+    json_object *controls = json_object_new_array(), *cc = get(posture, "control_coverage");
+    size_t n = cc ? json_object_array_length(cc) : 0;
+    for (size_t i = 0; i < n; i++) {
+        json_object *c = json_object_array_get_idx(cc, i), *o = json_object_new_object();
+        put_str(o, "policy_pack", jstr(c, "policy_pack"));
+        put_int(o, "events", jint(c, "events"));
+        put_int(o, "evidence_refs", jint(c, "evidence_refs"));
+        json_object_object_add(o, "last_event_at", json_object_get(get(c, "last_event_at")));
+        json_object_object_add(o, "last_evidence_at", json_object_get(get(c, "last_evidence_at")));
+        json_object_array_add(controls, o);
+    }
+    json_object_object_add(sum, "controls", controls);
+    json_object_object_add(p, "evidence_summary", sum);
+    json_object_object_add(p, "evidence_chain", json_object_get(chain));
+
+    buf_t canon = BUF_INIT, jws = BUF_INIT;
+    int rc = jcs_serialize(p, &canon);
+    if (!rc) rc = jws_compact_sign(key, canon.data ? canon.data : "", canon.len, &jws);
+    if (!rc) {
+        json_object *doc = json_object_new_object();
+        json_object_object_add(doc, "payload", json_object_get(p));
+        put_str(doc, "jws", buf_cstr(&jws));
+        put_str(doc, "kid", key_kid(key));
+        put_str(doc, "alg", key_jws_alg(key));
+        put_str(doc, "jwks_url", PACKET_JWKS_URL);
+        rc = jcs_serialize(doc, out);
+        if (!rc) buf_putc(out, '\n');
+        json_object_put(doc);
+    }
+    json_object_put(p);
+    buf_free(&canon);
+    buf_free(&jws);
+    return rc;
+}
+
 static int mkdir_p(const char *dir) {
     char tmp[1100];
     snprintf(tmp, sizeof tmp, "%s", dir);
@@ -1195,6 +1447,26 @@ static void run_job(db_t *db, const config_t *cfg, const tmpl_set_t *tmpl, job_t
         fail_request(db, j, "format_not_yet_available", false);
         return;
     }
+    /* the signed evidence packet: the evidence key (its public JWK registered
+     * first, so /.well-known/jwks.json serves it before any packet exists) and
+     * the tenant's pending evidence linked, so the chain head is complete */
+    bool packet = !strcmp(j->report_id, PACKET_REPORT);
+    signing_key_t *key = NULL;
+    json_object *chain = NULL;
+    if (packet) {
+        if (key_load(cfg->evidence_key, &key)) {
+            log_msg(LOG_ERROR, "render_job", "the evidence key is not loadable; %s cannot be signed", j->render_ref);
+            fail_request(db, j, "signing_key_unavailable", false);
+            return;
+        }
+        rc = evidence_register_key(db, key);
+        if (!rc) rc = evidence_link_pending(db, j->tenant_id, 1000, NULL);
+        if (rc) {
+            key_free(key);
+            retry_or_fail(db, j, "data_unavailable");
+            return;
+        }
+    }
 
     /* one consistent snapshot: as_of, posture, settings and events */
     actor_t act;
@@ -1219,10 +1491,13 @@ static void run_job(db_t *db, const config_t *cfg, const tmpl_set_t *tmpl, job_t
         if (!rc) rc = ingestion_posture(db, &act, &posture);
         if (!rc && !strcmp(j->report_id, "siem_jsonl_export"))
             rc = siem_jsonl(db, j, *as_of ? as_of : "1970-01-01 00:00:00", &bytes);
+        if (!rc && packet) rc = packet_chain(db, j, *as_of ? as_of : "1970-01-01 00:00:00", &chain);
         db_commit(db);
     }
     if (rc) {
         json_object_put(posture);
+        json_object_put(chain);
+        key_free(key);
         buf_free(&bytes);
         retry_or_fail(db, j, "data_unavailable");
         return;
@@ -1232,10 +1507,14 @@ static void run_job(db_t *db, const config_t *cfg, const tmpl_set_t *tmpl, job_t
     if (*as_of) sql_datetime_parse(as_of, &as_of_ms);
     normalise_posture(posture, as_of_ms);
     json_object *meta = make_meta(j, as_of, *tz ? tz : "UTC");
-    if (strcmp(j->report_id, "siem_jsonl_export"))
+    if (packet)
+        rc = packet_render(key, posture, meta, chain, &bytes);
+    else if (strcmp(j->report_id, "siem_jsonl_export"))
         rc = renderer_render_posture(tmpl, j->report_id, j->format, posture, meta, &bytes);
     json_object_put(meta);
     json_object_put(posture);
+    json_object_put(chain);
+    key_free(key);
     if (rc) {
         buf_free(&bytes);
         fail_request(db, j, rc == AISPM_ENOTFOUND ? "template_unavailable" : "render_failed", false);

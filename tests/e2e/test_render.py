@@ -11,20 +11,33 @@ format_not_offered, pdf 422 format_not_yet_available, an approver 403; another
 tenant gets 404 for the render, the artifact and its content; a payload_ref
 canary ingested before the renders appears in no artifact; every download is
 evidenced; a render whose job lock expired (crashed worker) is claimed again
-and yields the same artifact.
+and yields the same artifact. The XLSX evidence workbook is opened with
+python3-openpyxl (Debian's, an XLSX reader independent of libxlsxwriter): its
+sheets, bold frozen headers, row counts and cells equal the posture and the
+CSV exports, a formula-looking agent id stays text, and its document
+properties carry as_of. The signed JSON evidence
+packet verifies with jose (tests/browser/verify-jws.mjs) against
+/.well-known/jwks.json, fails once one byte of its signature or payload is
+flipped, holds only redacted evidence refs and re-renders to the same artifact.
 """
 
+import base64
 import csv
 import hashlib
 import io
 import json
+import os
+import re
 import secrets
+import subprocess
 import time
+import zipfile
 from datetime import datetime, timedelta, timezone
 
+import openpyxl
 import pytest
 
-from .conftest import Client, audit_events, hidden_inputs, sql_str
+from .conftest import REPO, Client, audit_events, hidden_inputs, sql_str
 from .test_ingestion import EVENTS, envelope, example  # noqa: F401  (fixture re-export)
 
 RENDER = "/enterprise/aispm/reports/render"
@@ -43,6 +56,8 @@ SUPPORTED = [
     ("evidence_freshness_export", "csv"),
     ("agent_risk_register", "csv"),
     ("siem_jsonl_export", "jsonl"),
+    ("signed_json_evidence_packet", "json"),
+    ("xlsx_evidence_workbook", "xlsx"),
 ]
 CONTENT_TYPES = {
     "html": "text/html; charset=utf-8",
@@ -50,7 +65,16 @@ CONTENT_TYPES = {
     "json": "application/json",
     "csv": "text/csv; charset=utf-8",
     "jsonl": "application/x-ndjson",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
+
+
+def readable(key, body):
+    """the bytes to search for text: a workbook's zip parts uncompressed"""
+    if key[1] != "xlsx":
+        return body
+    with zipfile.ZipFile(io.BytesIO(body)) as z:
+        return b"\n".join(z.read(n) for n in z.namelist())
 
 
 def wait_done(client, ref, timeout=60):
@@ -107,7 +131,17 @@ def canary(rc, example):  # noqa: F811
 
 
 @pytest.fixture(scope="module")
-def rendered(rc, canary):
+def formula_agent(rc, example):  # noqa: F811
+    """an agent whose id looks like a spreadsheet formula"""
+    agent = f"=HYPERLINK(\"http://x.invalid\",\"{secrets.token_hex(4)}\")"
+    now = datetime.now(timezone.utc).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+    r = rc.admin.post(EVENTS, json_body=envelope(example, rc.tenant_ref, agent_id=agent, occurred_at=now))
+    assert r.status == 201, r.describe()
+    return agent
+
+
+@pytest.fixture(scope="module")
+def rendered(rc, canary, formula_agent):
     """every supported report/format rendered once, with its download and the
     posture read right after (no ingestion in between)"""
     out = {}
@@ -249,9 +283,9 @@ def test_no_artifact_holds_a_private_ref(rendered, canary, sql):
                  f"{sql_str('%canary-render-' + canary)}")
     assert stored.strip() == "1", "positive control: the canary is stored"
     for key in SUPPORTED:
-        content = rendered[key][2]
-        assert canary.encode() not in content.body, key
-        assert b"enterprise-private://tenant/opaque-event-ref" not in content.body, key  # the example payload_ref
+        body = readable(key, rendered[key][2].body)
+        assert canary.encode() not in body, key
+        assert b"enterprise-private://tenant/opaque-event-ref" not in body, key  # the example payload_ref
 
 
 def test_downloads_are_evidenced(rc, rendered):
@@ -392,3 +426,269 @@ def test_portal_render_form_status_and_history(base_url, acme, login_as, rendere
     # the script the page loads is served by nginx
     js = c.get("/static/render.js")
     assert js.status == 200 and b"fetch(" in js.body
+
+
+# --------------------------------------------------------------------------
+# XLSX evidence workbook
+
+SHEETS = ["Summary", "Agents", "Controls", "Evidence freshness", "Findings"]
+FORMULA_START = tuple("=+-@\t\r")
+
+
+def csv_rows(rendered, report_id):
+    text = rendered[(report_id, "csv")][2].body.decode("utf-8")
+    return list(csv.reader(io.StringIO(text, newline="")))
+
+
+def sheet_rows(ws):
+    return [list(r) for r in ws.iter_rows(values_only=True)]
+
+
+def same_cell(csv_value, xlsx_value):
+    """a CSV cell (text, formula-looking text with the CSV writer's leading
+    apostrophe) against the workbook cell (numbers as numbers, text as text,
+    empty as None)"""
+    if xlsx_value is None:
+        return csv_value == ""
+    if isinstance(xlsx_value, (int, float)) and not isinstance(xlsx_value, bool):
+        return abs(float(csv_value) - xlsx_value) < 1e-9
+    if xlsx_value.startswith(FORMULA_START):
+        return csv_value == "'" + xlsx_value
+    return csv_value == xlsx_value
+
+
+@pytest.fixture(scope="module")
+def workbook(rendered):
+    _, meta, content = rendered[("xlsx_evidence_workbook", "xlsx")]
+    assert content.body[:2] == b"PK"
+    return openpyxl.load_workbook(io.BytesIO(content.body)), meta
+
+
+def test_xlsx_sheets_headers_and_layout(workbook, rendered):
+    wb, _ = workbook
+    assert wb.sheetnames == SHEETS
+    csv_of = {"Agents": "agent_risk_register", "Controls": "control_coverage_export",
+              "Evidence freshness": "evidence_freshness_export"}
+    for ws in wb.worksheets:
+        header = [c.value for c in ws[1]]
+        assert header and all(isinstance(h, str) and h for h in header), ws.title
+        assert all(c.font.b for c in ws[1]), f"{ws.title}: header not bold"
+        assert ws.freeze_panes == "A2", ws.title
+        for i in range(1, len(header) + 1):
+            width = ws.column_dimensions[openpyxl.utils.get_column_letter(i)].width
+            assert 8 <= width <= 61, (ws.title, i, width)  # libxlsxwriter adds ~0.71 padding
+        if ws.title in csv_of:
+            assert header == csv_rows(rendered, csv_of[ws.title])[0], ws.title
+    assert [c.value for c in wb["Summary"][1]] == ["field", "value"]
+    assert [c.value for c in wb["Findings"][1]] == ["risk_classification", "findings", "critical", "high", "medium",
+                                                    "low", "none", "last_finding_at"]
+    # no cell anywhere is a formula
+    for ws in wb.worksheets:
+        for row in ws.iter_rows():
+            for c in row:
+                assert c.data_type != "f", (ws.title, c.coordinate, c.value)
+
+
+def test_xlsx_rows_equal_posture_and_csv(workbook, rendered, formula_agent):
+    wb, _ = workbook
+    posture = rendered["posture"]
+    pairs = [("Agents", "agent_risk_register", posture["agents"]),
+             ("Controls", "control_coverage_export", posture["control_coverage"]),
+             ("Evidence freshness", "evidence_freshness_export", posture["evidence_freshness"])]
+    for sheet, report_id, data in pairs:
+        rows = sheet_rows(wb[sheet])[1:]
+        csv_data = csv_rows(rendered, report_id)[1:]
+        assert len(rows) == len(csv_data) == len(data) > 0, sheet
+        for xr, cr in zip(rows, csv_data):
+            assert len(xr) == len(cr), sheet
+            for x, c in zip(xr, cr):
+                assert same_cell(c, x), (sheet, c, x)
+    # the agent register cell by cell against the posture too
+    agents = sheet_rows(wb["Agents"])
+    head = agents[0]
+    for row, a in zip(agents[1:], posture["agents"]):
+        r = dict(zip(head, row))
+        assert r["agent_id"] == a["agent_id"]
+        assert r["events"] == a["events"] and isinstance(r["events"], int)
+        assert r["decision_block"] == a["decisions"]["block"]
+        assert r["first_seen_at"] == a["first_seen_at"] and r["last_seen_at"] == a["last_seen_at"]
+    # a formula-looking id is text in the workbook, and the same text
+    assert formula_agent in [r[0] for r in agents[1:]]
+    controls = wb["Controls"]
+    col = [c.value for c in controls[1]].index("evidence_refs_per_event") + 1
+    for r in range(2, controls.max_row + 1):
+        cell = controls.cell(r, col)
+        assert isinstance(cell.value, (int, float)) and cell.number_format == "0.00"
+    findings = sheet_rows(wb["Findings"])
+    fr = posture["findings"]["by_risk_classification"]
+    assert len(findings) - 1 == len(fr)
+    for row, f in zip(findings[1:], fr):
+        r = dict(zip(findings[0], row))
+        assert r["risk_classification"] == f["risk_classification"] and r["findings"] == f["findings"]
+        for sev in ("critical", "high", "medium", "low", "none"):
+            assert r[sev] == f["by_severity"].get(sev, 0), (f["risk_classification"], sev)
+    assert sum(r[1] for r in findings[1:]) == posture["findings"]["total"]
+
+
+def test_xlsx_summary_and_properties(workbook, rendered):
+    wb, meta = workbook
+    posture = rendered["posture"]
+    summary = {k: v for k, v in sheet_rows(wb["Summary"])[1:]}
+    assert summary["report_id"] == "xlsx_evidence_workbook"
+    assert summary["tenant_ref"] == posture["tenant_ref"]
+    assert summary["as_of"] == meta["as_of"]
+    assert summary["period_start"] == meta["period"]["start"] and summary["period_end"] == meta["period"]["end"]
+    sev = posture["findings"]["by_severity"]
+    assert summary["events"] == posture["totals"]["events"]
+    assert summary["agents"] == posture["totals"]["agents"]
+    assert summary["sessions"] == posture["totals"]["sessions"]
+    assert summary["findings"] == posture["findings"]["total"]
+    assert summary["high_critical_findings"] == sev["high"] + sev["critical"]
+    assert summary["blocks"] == posture["decisions"]["block"]
+    assert summary["approvals_required"] == posture["decisions"]["require_approval"]
+    assert summary["agent_rows"] == len(posture["agents"])
+    assert summary["policy_packs"] == len(posture["control_coverage"])
+    assert summary["evidence_freshness_rows"] == len(posture["evidence_freshness"])
+    props = wb.properties
+    assert props.title == "XLSX Evidence Workbook"
+    assert posture["tenant_ref"] in props.subject
+    assert meta["as_of"] in props.description  # the workbook's comments
+    as_of = datetime.fromisoformat(meta["as_of"].replace("Z", "+00:00"))
+    assert props.created == as_of.replace(microsecond=0, tzinfo=None)
+
+
+def test_xlsx_render_is_deterministic(rc, rendered):
+    """same data, same bytes: the workbook's zip entries carry a fixed date and
+    its creation time is as_of, so a repeat finds the same artifact"""
+    first = rendered[("xlsx_evidence_workbook", "xlsx")][0]
+    again = render(rc.admin, "xlsx_evidence_workbook", "xlsx")
+    assert again["artifact_ref"] == first["artifact_ref"]
+
+
+# --------------------------------------------------------------------------
+# signed_json_evidence_packet: JWS verified with jose against the JWKS
+
+PACKET = ("signed_json_evidence_packet", "json")
+JWKS = "/.well-known/jwks.json"
+VERIFY_JWS = os.path.join(REPO, "tests", "browser", "verify-jws.mjs")
+PUBLIC_EVIDENCE_REF = re.compile(r"cavra://evidence/redacted/[0-9A-HJKMNP-TV-Z]{26}")
+
+
+def b64url_decode(s):
+    return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+
+
+def canonical(obj):
+    """RFC 8785 for the packet's JSON (strings, integers, null, objects, arrays)"""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def verify_jws(base_url, tmp_path, body, name="packet.json"):
+    f = tmp_path / name
+    f.write_bytes(body)
+    return subprocess.run(["node", VERIFY_JWS, f"{base_url}{JWKS}", str(f)], capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_signed_evidence_packet_verifies_with_jose(rendered, rc, base_url, tmp_path, sql):
+    _, meta, content = rendered[PACKET]
+    doc = json.loads(content.body)
+    assert content.body == canonical(doc) + b"\n", "the artifact is canonical JSON"
+    assert set(doc) == {"payload", "jws", "kid", "alg", "jwks_url"}
+    assert doc["alg"] == "EdDSA" and doc["jwks_url"] == JWKS and re.fullmatch(r"[0-9a-f]{16}", doc["kid"])
+    # the compact JWS: protected header, the payload's canonical bytes, a 64-byte Ed25519 signature
+    header_b64, payload_b64, sig_b64 = doc["jws"].split(".")
+    assert json.loads(b64url_decode(header_b64)) == {"alg": "EdDSA", "kid": doc["kid"], "cty": "json",
+                                                     "typ": "aispm-evidence-packet+jws"}
+    assert b64url_decode(payload_b64) == canonical(doc["payload"])
+    assert len(b64url_decode(sig_b64)) == 64
+    # the evidence key is published before the first packet
+    jwks = Client(base_url).get(JWKS)
+    assert jwks.status == 200, jwks.describe()
+    keys = [k for k in jwks.json()["keys"] if k.get("kid") == doc["kid"]]
+    assert len(keys) == 1 and keys[0]["kty"] == "OKP" and keys[0]["crv"] == "Ed25519" and "d" not in keys[0]
+    r = verify_jws(base_url, tmp_path, content.body)
+    assert r.returncode == 0 and r.stdout.strip() == "OK", (r.returncode, r.stdout, r.stderr)
+
+    p = doc["payload"]
+    posture = rendered["posture"]
+    assert p["schema_version"] == "aispm.signed_evidence_packet.v1"
+    assert p["report_id"] == "signed_json_evidence_packet"
+    assert p["tenant_ref"] == rc.tenant_ref and p["as_of"] == meta["as_of"] and p["period"] == meta["period"]
+    s = p["evidence_summary"]
+    assert s["events"] == posture["totals"]["events"]
+    assert s["decisions"] == posture["decisions"]
+    assert s["findings"]["total"] == posture["findings"]["total"]
+    assert s["findings"]["by_severity"] == posture["findings"]["by_severity"]
+    assert [(c["policy_pack"], c["events"], c["evidence_refs"], c["last_evidence_at"]) for c in s["controls"]] == \
+        [(c["policy_pack"], c["events"], c["evidence_refs"], c["last_evidence_at"])
+         for c in posture["control_coverage"]]
+    # the chain head, its checkpoint and the recent events agree with the stored chain
+    ch = p["evidence_chain"]
+    tid = f"(SELECT id FROM aispm.tenants WHERE ref = {sql_str(rc.tenant_ref)})"
+    head = ch["head"]
+    assert head and head["seq"] > 0 and re.fullmatch(r"[0-9a-f]{64}", head["digest"])
+    stored = sql(f"SELECT digest FROM aispm.evidence_links WHERE tenant_id = {tid} AND seq = {head['seq']}")
+    assert stored.strip() == head["digest"]
+    cp = ch["latest_checkpoint"]
+    if cp is not None:
+        assert cp["seq"] <= head["seq"] and cp["kid"] == doc["kid"] and cp["alg"] == "EdDSA"
+        stored = sql(f"SELECT digest FROM aispm.evidence_checkpoints WHERE tenant_id = {tid} AND seq = {cp['seq']}")
+        assert stored.strip() == cp["digest"]
+    events = ch["recent_events"]
+    assert 0 < len(events) <= ch["recent_events_limit"] == 100
+    assert [e["seq"] for e in events] == list(range(head["seq"], head["seq"] - len(events), -1))
+    for e in events:
+        assert PUBLIC_EVIDENCE_REF.fullmatch(e["evidence_ref"]), e
+        assert e["action"] and e["recorded_at"] <= p["as_of"]
+
+
+def test_signed_evidence_packet_tampering_fails_verification(rendered, base_url, tmp_path):
+    body = rendered[PACKET][2].body
+    doc = json.loads(body)
+    h, pl, sig = doc["jws"].split(".")
+    # one character of the signature (mid-string: the last base64url character
+    # also carries padding bits a decoder may ignore)
+    i = len(sig) // 2
+    bad_sig = sig[:i] + ("A" if sig[i] != "A" else "B") + sig[i + 1:]
+    bad = body.replace(doc["jws"].encode(), f"{h}.{pl}.{bad_sig}".encode())
+    assert len(bad) == len(body) and bad != body
+    r = verify_jws(base_url, tmp_path, bad, "bad-signature.json")
+    assert r.returncode != 0 and "OK" not in r.stdout, (r.stdout, r.stderr)
+    assert "signature verification failed" in r.stderr.lower(), r.stderr
+    # one byte of the payload
+    old = b'"schema_version":"aispm.signed_evidence_packet.v1"'
+    assert body.count(old) == 1
+    bad = body.replace(old, old[:-2] + b'2"')
+    r = verify_jws(base_url, tmp_path, bad, "bad-payload.json")
+    assert r.returncode != 0 and "OK" not in r.stdout, (r.stdout, r.stderr)
+    assert "differs" in r.stderr, r.stderr
+    # one character of the JWS payload segment (header and signature intact)
+    j = len(pl) // 2
+    bad_pl = pl[:j] + ("A" if pl[j] != "A" else "B") + pl[j + 1:]
+    bad = body.replace(doc["jws"].encode(), f"{h}.{bad_pl}.{sig}".encode())
+    r = verify_jws(base_url, tmp_path, bad, "bad-jws-payload.json")
+    assert r.returncode != 0 and "OK" not in r.stdout, (r.stdout, r.stderr)
+
+
+def test_signed_evidence_packet_holds_no_private_values(rendered, rc, canary):
+    body = rendered[PACKET][2].body
+    doc = json.loads(body)
+    signed = b64url_decode(doc["jws"].split(".")[1])
+    tenant_ulid = rc.tenant_ref.split(":", 1)[1].encode()
+    for blob in (body, signed):
+        assert canary.encode() not in blob
+        assert b"enterprise-private://" not in blob and b"canary-render" not in blob
+        assert b"payload_ref" not in blob and b"actor_ref" not in blob
+        # full evidence refs name the tenant; only the redacted form may appear
+        assert tenant_ulid not in blob.replace(rc.tenant_ref.encode(), b"")
+        assert b"PRIVATE KEY" not in blob and b'"d":' not in blob
+    refs = re.findall(rb"cavra://evidence/[^\"]*", body)
+    assert refs and all(PUBLIC_EVIDENCE_REF.fullmatch(r.decode()) for r in refs)
+
+
+def test_signed_evidence_packet_is_deterministic(rc, rendered):
+    first = rendered[PACKET][0]
+    again = render(rc.admin, *PACKET)
+    assert again["render_ref"] != first["render_ref"]
+    assert again["artifact_ref"] == first["artifact_ref"], "same data, same signed bytes, same artifact"
