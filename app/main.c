@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli/admin.h"
 #include "core/log.h"
@@ -35,6 +36,10 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+    /* every time the program handles is UTC; libraries that use local time
+     * (libzip entry times) must not vary with the host's zone */
+    setenv("TZ", "UTC", 1);
+    tzset();
     const char *config = getenv("AISPM_CONFIG");
     if (!config) config = "/etc/aispm/aispm.conf";
     int i = 1;

@@ -33,12 +33,12 @@ AISPM_PACKAGES=(
     build-essential cmake pkg-config
     libfcgi-dev libjson-c-dev libmariadb-dev libgnutls28-dev libxml2-dev
     libxmlsec1-dev libcmocka-dev libargon2-dev libcurl4-gnutls-dev
-    libxlsxwriter-dev zlib1g-dev
+    libxlsxwriter-dev zlib1g-dev libzip-dev
     # run
     mariadb-server mariadb-client nginx curl ca-certificates
     # test
     python3 python3-jsonschema python3-aiosmtpd python3-pytest
-    python3-openpyxl
+    python3-openpyxl python3-docx unzip
     chromium nodejs npm
 )
 

@@ -4,6 +4,7 @@
 #include "reports/renderer.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,9 +22,12 @@
 #include "render/csvw.h"
 #include "render/xlsxw.h"
 #include "render/jws.h"
+#include "render/zipw.h"
 #include "reports/catalog.h"
 #include "reports/ingestion.h"
 #include "server/auth.h"
+
+#include <libxml/xmlwriter.h>
 
 #define DAY_MS 86400000LL
 #define DEFAULT_PERIOD_DAYS 30
@@ -48,6 +52,8 @@ static const struct {
     {"siem_jsonl_export", "jsonl", "application/x-ndjson", "jsonl"},
     {"xlsx_evidence_workbook", "xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "xlsx"},
     {"signed_json_evidence_packet", "json", "application/json", "json"},
+    {"docx_audit_narrative", "docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document", "docx"},
+    {"grc_upload_package", "zip", "application/zip", "zip"},
 };
 #define NSUPPORTED ((int)(sizeof supported / sizeof supported[0]))
 
@@ -426,7 +432,8 @@ int renderer_request(db_t *db, const actor_t *a, json_object *body, const char *
                "this report/format is not rendered in this release (available now: html and markdown for "
                "executive_risk_brief and soc2_audit_summary, json for board_kpi_pack, csv for the exports, jsonl "
                "for siem_jsonl_export, xlsx for xlsx_evidence_workbook, signed json for "
-               "signed_json_evidence_packet); pdf, docx and zip are not available yet",
+               "signed_json_evidence_packet, docx for docx_audit_narrative, zip for grc_upload_package); pdf is not "
+               "available yet",
                NULL);
         return 0;
     }
@@ -762,6 +769,379 @@ static int workbook_xlsx(json_object *posture, json_object *meta, buf_t *out) {
     return xlsxw_finish(x, out);
 }
 
+/* ------------------------------------------------------------------------ */
+/* the DOCX audit narrative: WordprocessingML built with libxml2's
+ * xmlTextWriter (every text escaped by the writer; characters XML 1.0 cannot
+ * hold become '?'), packed by render/zipw.h with as_of as the entries' time.
+ * Its numbers are the posture's, as in the SOC 2-style summary; its tables
+ * are written by the same row builders as the CSV exports and the workbook. */
+
+#define W_NS "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+#define BC (const xmlChar *)
+
+/* text safe for XML 1.0: C0 controls other than tab/newline/CR become '?' */
+static void dx_text(xmlTextWriterPtr w, const char *v, size_t len) {
+    char *s = xstrndup(v ? v : "", v ? len : 0);
+    for (char *p = s; *p; p++)
+        if ((unsigned char)*p < 0x20 && *p != '\t' && *p != '\n' && *p != '\r') *p = '?';
+    xmlTextWriterWriteString(w, BC s);
+    free(s);
+}
+
+static void dx_run(xmlTextWriterPtr w, const char *v, size_t len, int bold) {
+    xmlTextWriterStartElement(w, BC "w:r");
+    if (bold) {
+        xmlTextWriterStartElement(w, BC "w:rPr");
+        xmlTextWriterWriteElement(w, BC "w:b", BC "");
+        xmlTextWriterEndElement(w);
+    }
+    xmlTextWriterStartElement(w, BC "w:t");
+    xmlTextWriterWriteAttribute(w, BC "xml:space", BC "preserve");
+    dx_text(w, v, len);
+    xmlTextWriterEndElement(w);
+    xmlTextWriterEndElement(w);
+}
+
+static void dx_para(xmlTextWriterPtr w, const char *style, const char *text) {
+    xmlTextWriterStartElement(w, BC "w:p");
+    xmlTextWriterStartElement(w, BC "w:pPr");
+    xmlTextWriterStartElement(w, BC "w:pStyle");
+    xmlTextWriterWriteAttribute(w, BC "w:val", BC style);
+    xmlTextWriterEndElement(w);
+    xmlTextWriterEndElement(w);
+    dx_run(w, text, strlen(text), 0);
+    xmlTextWriterEndElement(w);
+}
+
+static void dx_paraf(xmlTextWriterPtr w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void dx_paraf(xmlTextWriterPtr w, const char *fmt, ...) {
+    buf_t b = BUF_INIT;
+    va_list ap;
+    va_start(ap, fmt);
+    buf_vprintf(&b, fmt, ap);
+    va_end(ap);
+    dx_para(w, "Normal", buf_cstr(&b));
+    buf_free(&b);
+}
+
+/* a table as a row sink: the header row in bold, then the data rows */
+typedef struct {
+    rowsink_t sink; /* first member */
+    xmlTextWriterPtr w;
+    int in_row, header;
+} dx_table_t;
+
+static void dx_cell(dx_table_t *t, const char *v, size_t len) {
+    if (!t->in_row) {
+        xmlTextWriterStartElement(t->w, BC "w:tr");
+        t->in_row = 1;
+    }
+    xmlTextWriterStartElement(t->w, BC "w:tc");
+    xmlTextWriterStartElement(t->w, BC "w:p");
+    dx_run(t->w, v, len, t->header);
+    xmlTextWriterEndElement(t->w);
+    xmlTextWriterEndElement(t->w);
+}
+static void dx_end_row(rowsink_t *s) {
+    dx_table_t *t = (dx_table_t *)s;
+    if (t->in_row) xmlTextWriterEndElement(t->w);
+    t->in_row = 0;
+    t->header = 0;
+}
+static void dx_header(rowsink_t *s, const char *const *names) {
+    dx_table_t *t = (dx_table_t *)s;
+    int n = 0;
+    while (names[n]) n++;
+    char width[24];
+    snprintf(width, sizeof width, "%d", n ? 14000 / n : 14000);
+    xmlTextWriterStartElement(t->w, BC "w:tblGrid"); /* one column per header name */
+    for (int i = 0; i < n; i++) {
+        xmlTextWriterStartElement(t->w, BC "w:gridCol");
+        xmlTextWriterWriteAttribute(t->w, BC "w:w", BC width);
+        xmlTextWriterEndElement(t->w);
+    }
+    xmlTextWriterEndElement(t->w);
+    t->header = 1;
+    for (int i = 0; names[i]; i++) dx_cell(t, names[i], strlen(names[i]));
+    dx_end_row(s);
+}
+static void dx_str(rowsink_t *s, const char *v, size_t len) { dx_cell((dx_table_t *)s, v, len); }
+static void dx_num(rowsink_t *s, long long v) {
+    char n[32];
+    dx_cell((dx_table_t *)s, n, (size_t)snprintf(n, sizeof n, "%lld", v));
+}
+static void dx_hundredths(rowsink_t *s, long long v) {
+    char n[48];
+    dx_cell((dx_table_t *)s, n, (size_t)snprintf(n, sizeof n, "%lld.%02lld", v / 100, v % 100));
+}
+
+static void dx_table(xmlTextWriterPtr w, void (*rows)(json_object *, rowsink_t *), json_object *posture) {
+    dx_table_t t = {{dx_header, dx_str, dx_num, dx_hundredths, dx_end_row}, w, 0, 0};
+    xmlTextWriterStartElement(w, BC "w:tbl");
+    xmlTextWriterStartElement(w, BC "w:tblPr");
+    xmlTextWriterStartElement(w, BC "w:tblStyle");
+    xmlTextWriterWriteAttribute(w, BC "w:val", BC "TableGrid");
+    xmlTextWriterEndElement(w);
+    xmlTextWriterStartElement(w, BC "w:tblW");
+    xmlTextWriterWriteAttribute(w, BC "w:w", BC "0");
+    xmlTextWriterWriteAttribute(w, BC "w:type", BC "auto");
+    xmlTextWriterEndElement(w);
+    xmlTextWriterEndElement(w);
+    rows(posture, &t.sink);
+    dx_end_row(&t.sink);
+    xmlTextWriterEndElement(w);
+}
+
+/* the XML document written by body(w, ...) appended to the zip as name */
+static int dx_part(zipw_t *z, const char *name, void (*body)(xmlTextWriterPtr, json_object *, json_object *),
+                   json_object *posture, json_object *meta) {
+    xmlBufferPtr b = xmlBufferCreate();
+    xmlTextWriterPtr w = b ? xmlNewTextWriterMemory(b, 0) : NULL;
+    if (!w) {
+        if (b) xmlBufferFree(b);
+        return AISPM_ERR;
+    }
+    xmlTextWriterStartDocument(w, NULL, "UTF-8", "yes");
+    body(w, posture, meta);
+    int rc = xmlTextWriterEndDocument(w) < 0 ? AISPM_ERR : 0;
+    xmlFreeTextWriter(w);
+    if (!rc) zipw_add(z, name, xmlBufferContent(b), (size_t)xmlBufferLength(b));
+    xmlBufferFree(b);
+    return rc;
+}
+
+static void dx_document(xmlTextWriterPtr w, json_object *posture, json_object *meta) {
+    json_object *totals = get(posture, "totals"), *dec = get(posture, "decisions"), *f = get(posture, "findings"),
+                *sev = get(f, "by_severity"), *period = get(meta, "period"), *fr = get(posture, "evidence_freshness"),
+                *cc = get(posture, "control_coverage"), *ag = get(posture, "agents");
+    long long stale = 0;
+    size_t nf = fr ? json_object_array_length(fr) : 0;
+    for (size_t i = 0; i < nf; i++) stale += jint(json_object_array_get_idx(fr, i), "age_days") > STALE_AFTER_DAYS;
+    const char *title = *jstr(meta, "title") ? jstr(meta, "title") : "DOCX Audit Narrative";
+    const char *as_of = *jstr(meta, "as_of") ? jstr(meta, "as_of") : "(no ingested events)";
+
+    xmlTextWriterStartElement(w, BC "w:document");
+    xmlTextWriterWriteAttribute(w, BC "xmlns:w", BC W_NS);
+    xmlTextWriterStartElement(w, BC "w:body");
+    dx_para(w, "Heading1", title);
+    dx_paraf(w, "Tenant %s (%s).", jstr(meta, "tenant_name"), jstr(meta, "tenant_ref"));
+
+    dx_para(w, "Heading2", "Scope and period");
+    dx_paraf(w, "Period: %s to %s (timezone %s). Data as of %s. Source: enterprise live ingestion.",
+             jstr(period, "start"), jstr(period, "end"), jstr(meta, "timezone"), as_of);
+
+    dx_para(w, "Heading2", "Summary");
+    dx_paraf(w, "Events: %lld.", jint(totals, "events"));
+    dx_paraf(w, "Agents: %lld. Sessions: %lld.", jint(totals, "agents"), jint(totals, "sessions"));
+    dx_paraf(w, "Findings: %lld, of which high or critical: %lld.", jint(f, "total"),
+             jint(sev, "high") + jint(sev, "critical"));
+    dx_paraf(w, "Blocks: %lld. Approvals required: %lld. Warnings: %lld.", jint(dec, "block"),
+             jint(dec, "require_approval"), jint(dec, "warn"));
+
+    dx_para(w, "Heading2", "Control coverage");
+    dx_paraf(w, "Policy packs: %zu.", cc ? json_object_array_length(cc) : 0);
+    dx_table(w, coverage_rows, posture);
+
+    dx_para(w, "Heading2", "Findings by severity and risk class");
+    dx_paraf(w, "Critical: %lld. High: %lld. Medium: %lld. Low: %lld.", jint(sev, "critical"), jint(sev, "high"),
+             jint(sev, "medium"), jint(sev, "low"));
+    dx_table(w, findings_rows, posture);
+
+    dx_para(w, "Heading2", "Evidence freshness");
+    dx_paraf(w, "Rows: %zu, stale (older than %d days): %lld.", nf, STALE_AFTER_DAYS, stale);
+    dx_table(w, freshness_rows, posture);
+
+    dx_para(w, "Heading2", "Agents");
+    dx_paraf(w, "Agent rows: %zu.", ag ? json_object_array_length(ag) : 0);
+    dx_table(w, agents_rows, posture);
+
+    xmlTextWriterStartElement(w, BC "w:sectPr");
+    xmlTextWriterStartElement(w, BC "w:pgSz");
+    xmlTextWriterWriteAttribute(w, BC "w:w", BC "16838");
+    xmlTextWriterWriteAttribute(w, BC "w:h", BC "11906");
+    xmlTextWriterWriteAttribute(w, BC "w:orient", BC "landscape");
+    xmlTextWriterEndElement(w);
+    xmlTextWriterEndElement(w);
+    xmlTextWriterEndElement(w); /* body */
+    xmlTextWriterEndElement(w); /* document */
+}
+
+static void dx_core(xmlTextWriterPtr w, json_object *posture, json_object *meta) {
+    const char *title = *jstr(meta, "title") ? jstr(meta, "title") : "DOCX Audit Narrative";
+    const char *created = *jstr(meta, "as_of") ? jstr(meta, "as_of") : jstr(get(meta, "period"), "start");
+    char subject[300];
+    snprintf(subject, sizeof subject, "AISPM audit narrative for %s", jstr(meta, "tenant_ref"));
+    xmlTextWriterStartElement(w, BC "cp:coreProperties");
+    xmlTextWriterWriteAttribute(w, BC "xmlns:cp",
+                                BC "http://schemas.openxmlformats.org/package/2006/metadata/core-properties");
+    xmlTextWriterWriteAttribute(w, BC "xmlns:dc", BC "http://purl.org/dc/elements/1.1/");
+    xmlTextWriterWriteAttribute(w, BC "xmlns:dcterms", BC "http://purl.org/dc/terms/");
+    xmlTextWriterWriteAttribute(w, BC "xmlns:xsi", BC "http://www.w3.org/2001/XMLSchema-instance");
+    xmlTextWriterStartElement(w, BC "dc:title");
+    dx_text(w, title, strlen(title));
+    xmlTextWriterEndElement(w);
+    xmlTextWriterStartElement(w, BC "dc:subject");
+    dx_text(w, subject, strlen(subject));
+    xmlTextWriterEndElement(w);
+    xmlTextWriterWriteElement(w, BC "dc:creator", BC "AISPM Report Center");
+    xmlTextWriterStartElement(w, BC "dcterms:created");
+    xmlTextWriterWriteAttribute(w, BC "xsi:type", BC "dcterms:W3CDTF");
+    dx_text(w, created, strlen(created));
+    xmlTextWriterEndElement(w);
+    xmlTextWriterEndElement(w);
+}
+
+static const char dx_content_types[] =
+    "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>\n"
+    "<Types xmlns=\"http://schemas.openxmlformats.org/package/2006/content-types\">"
+    "<Default Extension=\"rels\" ContentType=\"application/vnd.openxmlformats-package.relationships+xml\"/>"
+    "<Default Extension=\"xml\" ContentType=\"application/xml\"/>"
+    "<Override PartName=\"/word/document.xml\" "
+    "ContentType=\"application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml\"/>"
+    "<Override PartName=\"/word/styles.xml\" "
+    "ContentType=\"application/vnd.openxmlformats-officedocument.wordprocessingml.styles+xml\"/>"
+    "<Override PartName=\"/docProps/core.xml\" "
+    "ContentType=\"application/vnd.openxmlformats-package.core-properties+xml\"/>"
+    "</Types>\n";
+
+static const char dx_rels[] =
+    "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>\n"
+    "<Relationships xmlns=\"http://schemas.openxmlformats.org/package/2006/relationships\">"
+    "<Relationship Id=\"rId1\" "
+    "Type=\"http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument\" "
+    "Target=\"word/document.xml\"/>"
+    "<Relationship Id=\"rId2\" "
+    "Type=\"http://schemas.openxmlformats.org/package/2006/relationships/metadata/core-properties\" "
+    "Target=\"docProps/core.xml\"/>"
+    "</Relationships>\n";
+
+static const char dx_doc_rels[] =
+    "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>\n"
+    "<Relationships xmlns=\"http://schemas.openxmlformats.org/package/2006/relationships\">"
+    "<Relationship Id=\"rId1\" "
+    "Type=\"http://schemas.openxmlformats.org/officeDocument/2006/relationships/styles\" Target=\"styles.xml\"/>"
+    "</Relationships>\n";
+
+static const char dx_styles[] =
+    "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>\n"
+    "<w:styles xmlns:w=\"" W_NS "\">"
+    "<w:docDefaults><w:rPrDefault><w:rPr><w:rFonts w:ascii=\"Calibri\" w:hAnsi=\"Calibri\" w:cs=\"Calibri\"/>"
+    "<w:sz w:val=\"20\"/></w:rPr></w:rPrDefault></w:docDefaults>"
+    "<w:style w:type=\"paragraph\" w:default=\"1\" w:styleId=\"Normal\"><w:name w:val=\"Normal\"/>"
+    "<w:qFormat/><w:pPr><w:spacing w:after=\"120\"/></w:pPr></w:style>"
+    "<w:style w:type=\"paragraph\" w:styleId=\"Heading1\"><w:name w:val=\"heading 1\"/>"
+    "<w:basedOn w:val=\"Normal\"/><w:next w:val=\"Normal\"/><w:qFormat/>"
+    "<w:pPr><w:keepNext/><w:spacing w:before=\"240\" w:after=\"120\"/><w:outlineLvl w:val=\"0\"/></w:pPr>"
+    "<w:rPr><w:b/><w:sz w:val=\"36\"/></w:rPr></w:style>"
+    "<w:style w:type=\"paragraph\" w:styleId=\"Heading2\"><w:name w:val=\"heading 2\"/>"
+    "<w:basedOn w:val=\"Normal\"/><w:next w:val=\"Normal\"/><w:qFormat/>"
+    "<w:pPr><w:keepNext/><w:spacing w:before=\"200\" w:after=\"80\"/><w:outlineLvl w:val=\"1\"/></w:pPr>"
+    "<w:rPr><w:b/><w:sz w:val=\"28\"/></w:rPr></w:style>"
+    "<w:style w:type=\"table\" w:styleId=\"TableGrid\"><w:name w:val=\"Table Grid\"/>"
+    "<w:tblPr><w:tblBorders>"
+    "<w:top w:val=\"single\" w:sz=\"4\" w:space=\"0\" w:color=\"auto\"/>"
+    "<w:left w:val=\"single\" w:sz=\"4\" w:space=\"0\" w:color=\"auto\"/>"
+    "<w:bottom w:val=\"single\" w:sz=\"4\" w:space=\"0\" w:color=\"auto\"/>"
+    "<w:right w:val=\"single\" w:sz=\"4\" w:space=\"0\" w:color=\"auto\"/>"
+    "<w:insideH w:val=\"single\" w:sz=\"4\" w:space=\"0\" w:color=\"auto\"/>"
+    "<w:insideV w:val=\"single\" w:sz=\"4\" w:space=\"0\" w:color=\"auto\"/>"
+    "</w:tblBorders></w:tblPr></w:style>"
+    "</w:styles>\n";
+
+static int narrative_docx(json_object *posture, json_object *meta, buf_t *out) {
+    int64_t ms = 0;
+    if (rfc3339_parse(jstr(meta, "as_of"), &ms)) ms = 0;
+    zipw_t *z;
+    int rc = zipw_new((time_t)(ms / 1000), &z);
+    if (rc) return rc;
+    zipw_add(z, "[Content_Types].xml", dx_content_types, sizeof dx_content_types - 1);
+    zipw_add(z, "_rels/.rels", dx_rels, sizeof dx_rels - 1);
+    rc = dx_part(z, "word/document.xml", dx_document, posture, meta);
+    zipw_add(z, "word/_rels/document.xml.rels", dx_doc_rels, sizeof dx_doc_rels - 1);
+    zipw_add(z, "word/styles.xml", dx_styles, sizeof dx_styles - 1);
+    if (!rc) rc = dx_part(z, "docProps/core.xml", dx_core, posture, meta);
+    int frc = zipw_finish(z, out);
+    return rc ? rc : frc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* the GRC upload package: the tenant's current artifacts for GRC tools,
+ * rendered from the same posture in the same job by the same writers as the
+ * standalone reports (so each file equals a standalone render with the same
+ * as_of byte for byte), with manifest.json (RFC 8785 canonical JSON) and
+ * SHA256SUMS (`sha256sum -c` format, covering the files and the manifest),
+ * packed by render/zipw.h with as_of as the entries' time. */
+
+static const struct {
+    const char *report_id, *format, *name;
+} grc_files[] = {
+    {"control_coverage_export", "csv", "control_coverage_export.csv"},
+    {"evidence_freshness_export", "csv", "evidence_freshness_export.csv"},
+    {"agent_risk_register", "csv", "agent_risk_register.csv"},
+    {"board_kpi_pack", "json", "board_kpi_pack.json"},
+    {"xlsx_evidence_workbook", "xlsx", "xlsx_evidence_workbook.xlsx"},
+};
+#define NGRC_FILES ((int)(sizeof grc_files / sizeof grc_files[0]))
+
+/* meta as the standalone render of report_id/format would have it */
+static json_object *grc_meta(json_object *meta, const char *report_id, const char *format) {
+    json_object *m = json_object_new_object();
+    json_object_object_foreach(meta, mk, mv) json_object_object_add(m, mk, json_object_get(mv));
+    const catalog_report_t *rep = catalog_find(report_id);
+    put_str(m, "report_id", report_id);
+    put_str(m, "title", rep ? rep->title : report_id);
+    put_str(m, "format", format);
+    return m;
+}
+
+static int grc_package(json_object *posture, json_object *meta, buf_t *out) {
+    int64_t ms = 0;
+    if (rfc3339_parse(jstr(meta, "as_of"), &ms)) ms = 0;
+    zipw_t *z;
+    int rc = zipw_new((time_t)(ms / 1000), &z);
+    if (rc) return rc;
+    json_object *manifest = json_object_new_object(), *files = json_object_new_array();
+    put_str(manifest, "package_type", "grc_upload");
+    put_str(manifest, "tenant_ref", jstr(meta, "tenant_ref"));
+    json_object_object_add(manifest, "as_of", json_object_get(get(meta, "as_of")));
+    json_object_object_add(manifest, "period", json_object_get(get(meta, "period")));
+    buf_t sums = BUF_INIT, part = BUF_INIT;
+    char digest[SHA256_HEX_LEN + 1];
+    for (int i = 0; !rc && i < NGRC_FILES; i++) {
+        buf_reset(&part);
+        json_object *m = grc_meta(meta, grc_files[i].report_id, grc_files[i].format);
+        rc = renderer_render_posture(NULL, grc_files[i].report_id, grc_files[i].format, posture, m, &part);
+        json_object_put(m);
+        if (rc) break;
+        sha256_hex(part.data ? part.data : "", part.len, digest);
+        zipw_add(z, grc_files[i].name, part.data ? part.data : "", part.len);
+        buf_printf(&sums, "%s  %s\n", digest, grc_files[i].name);
+        json_object *f = json_object_new_object();
+        put_str(f, "name", grc_files[i].name);
+        put_str(f, "report_id", grc_files[i].report_id);
+        put_str(f, "format", grc_files[i].format);
+        put_str(f, "sha256", digest);
+        put_int(f, "size", (long long)part.len);
+        json_object_array_add(files, f);
+    }
+    json_object_object_add(manifest, "files", files);
+    if (!rc) {
+        buf_reset(&part);
+        rc = jcs_serialize(manifest, &part);
+    }
+    if (!rc) {
+        sha256_hex(part.data ? part.data : "", part.len, digest);
+        zipw_add(z, "manifest.json", part.data ? part.data : "", part.len);
+        buf_printf(&sums, "%s  manifest.json\n", digest);
+        zipw_add(z, "SHA256SUMS", sums.data ? sums.data : "", sums.len);
+    }
+    json_object_put(manifest);
+    buf_free(&part);
+    buf_free(&sums);
+    int frc = zipw_finish(z, out);
+    return rc ? rc : frc;
+}
+
 static json_object *coverage_list(json_object *posture) {
     json_object *arr = json_object_new_array(), *cc = get(posture, "control_coverage");
     size_t n = cc ? json_object_array_length(cc) : 0;
@@ -982,6 +1362,8 @@ int renderer_render_posture(const tmpl_set_t *tmpl, const char *report_id, const
     if (!strcmp(report_id, "control_coverage_export")) return csv_table(coverage_rows, posture, out), 0;
     if (!strcmp(report_id, "evidence_freshness_export")) return csv_table(freshness_rows, posture, out), 0;
     if (!strcmp(report_id, "xlsx_evidence_workbook")) return workbook_xlsx(posture, meta, out);
+    if (!strcmp(report_id, "docx_audit_narrative")) return narrative_docx(posture, meta, out);
+    if (!strcmp(report_id, "grc_upload_package")) return grc_package(posture, meta, out);
     if (!strcmp(report_id, "board_kpi_pack")) return kpi_json(posture, meta, out);
     if (strcmp(report_id, "executive_risk_brief") && strcmp(report_id, "soc2_audit_summary")) return AISPM_EINVAL;
     if (!tmpl) return AISPM_ENOTFOUND;

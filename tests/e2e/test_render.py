@@ -34,6 +34,7 @@ import time
 import zipfile
 from datetime import datetime, timedelta, timezone
 
+import docx
 import openpyxl
 import pytest
 
@@ -58,6 +59,8 @@ SUPPORTED = [
     ("siem_jsonl_export", "jsonl"),
     ("signed_json_evidence_packet", "json"),
     ("xlsx_evidence_workbook", "xlsx"),
+    ("docx_audit_narrative", "docx"),
+    ("grc_upload_package", "zip"),
 ]
 CONTENT_TYPES = {
     "html": "text/html; charset=utf-8",
@@ -66,15 +69,18 @@ CONTENT_TYPES = {
     "csv": "text/csv; charset=utf-8",
     "jsonl": "application/x-ndjson",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "zip": "application/zip",
 }
 
 
 def readable(key, body):
-    """the bytes to search for text: a workbook's zip parts uncompressed"""
-    if key[1] != "xlsx":
+    """the bytes to search for text: a workbook's, document's or package's zip
+    parts uncompressed (a zip inside the package too)"""
+    if key[1] not in ("xlsx", "docx", "zip") and body[:4] != b"PK\x03\x04":
         return body
     with zipfile.ZipFile(io.BytesIO(body)) as z:
-        return b"\n".join(z.read(n) for n in z.namelist())
+        return b"\n".join(readable((n, ""), z.read(n)) for n in z.namelist())
 
 
 def wait_done(client, ref, timeout=60):
@@ -692,3 +698,140 @@ def test_signed_evidence_packet_is_deterministic(rc, rendered):
     again = render(rc.admin, *PACKET)
     assert again["render_ref"] != first["render_ref"]
     assert again["artifact_ref"] == first["artifact_ref"], "same data, same signed bytes, same artifact"
+
+
+# --------------------------------------------------------------------------
+# docx_audit_narrative: read back with python-docx
+
+DOCX = ("docx_audit_narrative", "docx")
+DOCX_HEADINGS = ["Scope and period", "Summary", "Control coverage", "Findings by severity and risk class",
+                 "Evidence freshness", "Agents"]
+
+
+@pytest.fixture(scope="module")
+def narrative(rendered):
+    _, meta, content = rendered[DOCX]
+    assert content.body[:4] == b"PK\x03\x04"
+    return docx.Document(io.BytesIO(content.body)), meta
+
+
+def test_docx_headings_in_order_and_properties(narrative):
+    d, meta = narrative
+    heads = [(p.style.name, p.text) for p in d.paragraphs if p.style.name.startswith("Heading")]
+    assert heads[0] == ("Heading 1", "DOCX Audit Narrative")  # the catalog title
+    assert heads[1:] == [("Heading 2", h) for h in DOCX_HEADINGS]
+    props = d.core_properties
+    assert props.title == "DOCX Audit Narrative"
+    as_of = datetime.fromisoformat(meta["as_of"].replace("Z", "+00:00"))
+    assert props.created == as_of.replace(microsecond=0, tzinfo=None)
+
+
+def test_docx_numbers_and_tables_equal_posture(narrative, rendered, formula_agent):
+    d, _ = narrative
+    posture = rendered["posture"]
+    texts = [p.text for p in d.paragraphs]
+    assert f"Events: {posture['totals']['events']}." in texts
+    sev = posture["findings"]["by_severity"]
+    assert f"Findings: {posture['findings']['total']}, of which high or critical: " \
+           f"{sev['high'] + sev['critical']}." in texts
+    tables = [[[c.text for c in r.cells] for r in t.rows] for t in d.tables]
+    assert len(tables) == 4
+    # Control coverage, Evidence freshness and Agents: the CSV exports' rows
+    # (the CSV writer's apostrophe before formula-looking text aside)
+    def plain(rows):
+        return [[v[1:] if v.startswith("'") and v[1:2] in FORMULA_START else v for v in r] for r in rows]
+    assert tables[0] == plain(csv_rows(rendered, "control_coverage_export"))
+    assert [r[0] for r in tables[0][1:]] == [c["policy_pack"] for c in posture["control_coverage"]]
+    for row, c in zip(tables[0][1:], posture["control_coverage"]):
+        assert int(row[1]) == c["events"] and int(row[2]) == c["blocked"]
+    assert tables[2] == plain(csv_rows(rendered, "evidence_freshness_export"))
+    assert tables[3] == plain(csv_rows(rendered, "agent_risk_register"))
+    assert formula_agent in [r[0] for r in tables[3]]
+    assert [r[0] for r in tables[1][1:]] == \
+        [f["risk_classification"] for f in posture["findings"]["by_risk_classification"]]
+
+
+def test_docx_render_is_deterministic(rc, rendered):
+    first = rendered[DOCX][0]
+    again = render(rc.admin, *DOCX)
+    assert again["artifact_ref"] == first["artifact_ref"]
+
+
+# --------------------------------------------------------------------------
+# grc_upload_package: a ZIP of the GRC artifacts, SHA256SUMS and manifest
+
+GRC = ("grc_upload_package", "zip")
+GRC_FILES = [
+    ("control_coverage_export.csv", "control_coverage_export", "csv"),
+    ("evidence_freshness_export.csv", "evidence_freshness_export", "csv"),
+    ("agent_risk_register.csv", "agent_risk_register", "csv"),
+    ("board_kpi_pack.json", "board_kpi_pack", "json"),
+    ("xlsx_evidence_workbook.xlsx", "xlsx_evidence_workbook", "xlsx"),
+]
+
+
+@pytest.fixture(scope="module")
+def grc_dir(rendered, tmp_path_factory):
+    """the package downloaded, tested with `unzip -t` and extracted"""
+    content = rendered[GRC][2]
+    d = tmp_path_factory.mktemp("grc")
+    pkg = d / "package.zip"
+    pkg.write_bytes(content.body)
+    t = subprocess.run(["unzip", "-t", str(pkg)], capture_output=True, text=True)
+    assert t.returncode == 0, t.stdout + t.stderr
+    out = d / "x"
+    out.mkdir()
+    x = subprocess.run(["unzip", "-q", str(pkg), "-d", str(out)], capture_output=True, text=True)
+    assert x.returncode == 0, x.stdout + x.stderr
+    with zipfile.ZipFile(io.BytesIO(content.body)) as z:
+        assert z.namelist() == [f[0] for f in GRC_FILES] + ["manifest.json", "SHA256SUMS"]
+    return out
+
+
+def test_grc_package_checksums_verify(grc_dir):
+    r = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=grc_dir, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    listed = [line.split("  ", 1)[1] for line in (grc_dir / "SHA256SUMS").read_text().splitlines()]
+    assert listed == [f[0] for f in GRC_FILES] + ["manifest.json"]
+
+
+def test_grc_package_manifest_matches_files(grc_dir, rendered):
+    raw = (grc_dir / "manifest.json").read_bytes()
+    m = json.loads(raw)
+    assert raw == canonical(m), "manifest.json is canonical JSON"
+    meta = rendered[GRC][1]
+    assert m["package_type"] == "grc_upload"
+    assert m["tenant_ref"] == rendered["posture"]["tenant_ref"]
+    assert m["as_of"] == meta["as_of"] and m["period"] == meta["period"]
+    assert [(f["name"], f["report_id"], f["format"]) for f in m["files"]] == GRC_FILES
+    for f in m["files"]:
+        body = (grc_dir / f["name"]).read_bytes()
+        assert f["sha256"] == hashlib.sha256(body).hexdigest() and f["size"] == len(body)
+
+
+def test_grc_package_tampering_fails_checksums(grc_dir, tmp_path):
+    import shutil
+    t = tmp_path / "t"
+    shutil.copytree(grc_dir, t)
+    f = t / "agent_risk_register.csv"
+    b = bytearray(f.read_bytes())
+    b[len(b) // 2] ^= 0x01
+    f.write_bytes(bytes(b))
+    r = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=t, capture_output=True, text=True)
+    assert r.returncode != 0
+    assert "agent_risk_register.csv: FAILED" in r.stdout
+
+
+def test_grc_package_files_equal_standalone_renders(grc_dir, rendered):
+    """same posture, same as_of: each file is the standalone report byte for byte"""
+    as_of = rendered[GRC][1]["as_of"]
+    for name, report_id, fmt in GRC_FILES:
+        _, meta, content = rendered[(report_id, fmt)]
+        assert meta["as_of"] == as_of, report_id
+        assert (grc_dir / name).read_bytes() == content.body, name
+
+
+def test_grc_package_is_deterministic(rc, rendered):
+    first = rendered[GRC][0]
+    again = render(rc.admin, *GRC)
+    assert again["artifact_ref"] == first["artifact_ref"]

@@ -18,6 +18,7 @@
 #include "core/buf.h"
 #include "core/err.h"
 #include "render/xlsxw.h"
+#include "render/zipw.h"
 #include "reports/renderer.h"
 
 static unsigned rd16(const unsigned char *p) { return p[0] | (unsigned)p[1] << 8; }
@@ -209,11 +210,112 @@ static void test_csv_exports_unchanged(void **s) {
     json_object_put(meta);
 }
 
+/* the DOCX audit narrative (render/zipw.h + WordprocessingML): the same data
+ * gives the same bytes, the parts are there, text is escaped */
+static void test_docx_narrative(void **s) {
+    (void)s;
+    json_object *p = json_tokener_parse(POSTURE),
+                *meta = json_tokener_parse("{\"report_id\":\"docx_audit_narrative\",\"title\":\"A <&> Narrative\","
+                                           "\"format\":\"docx\",\"tenant_ref\":\"tenant:x\",\"tenant_name\":\"Acme\","
+                                           "\"as_of\":\"2026-10-02T00:00:00.000Z\",\"period\":{\"start\":"
+                                           "\"2026-09-01T00:00:00Z\",\"end\":\"2026-10-03T00:00:00Z\"},\"timezone\":\"UTC\"}");
+    assert_true(renderer_supported("docx_audit_narrative", "docx"));
+    buf_t a = BUF_INIT, b = BUF_INIT;
+    assert_int_equal(renderer_render_posture(NULL, "docx_audit_narrative", "docx", p, meta, &a), 0);
+    assert_memory_equal(a.data, "PK\x03\x04", 4);
+    char *doc = zip_part(&a, "word/document.xml");
+    assert_non_null(doc);
+    const char *heads[] = {"A &lt;&amp;&gt; Narrative", "Scope and period", "Summary", "Control coverage",
+                           "Findings by severity and risk class", "Evidence freshness", "Agents"};
+    char *at = doc;
+    for (int i = 0; i < 7; i++) {
+        char *h = strstr(at, heads[i]);
+        if (!h) fail_msg("heading %s missing or out of order", heads[i]);
+        at = h;
+    }
+    assert_non_null(strstr(doc, "Events: 10."));
+    assert_non_null(strstr(doc, ">=cmd|' /C calc'!A0<"));
+    assert_non_null(strstr(doc, "<w:tbl>"));
+    free(doc);
+    assert_part_has(&a, "word/styles.xml", "w:styleId=\"Heading1\"");
+    assert_part_has(&a, "word/styles.xml", "w:styleId=\"Heading2\"");
+    assert_part_has(&a, "word/styles.xml", "w:styleId=\"Normal\"");
+    assert_part_has(&a, "[Content_Types].xml", "wordprocessingml.document.main+xml");
+    assert_part_has(&a, "_rels/.rels", "word/document.xml");
+    assert_part_has(&a, "docProps/core.xml", "<dc:title>A &lt;&amp;&gt; Narrative</dc:title>");
+    assert_part_has(&a, "docProps/core.xml", "2026-10-02T00:00:00.000Z</dcterms:created>");
+    assert_int_equal(renderer_render_posture(NULL, "docx_audit_narrative", "docx", p, meta, &b), 0);
+    assert_int_equal(a.len, b.len);
+    assert_memory_equal(a.data, b.data, a.len);
+    buf_free(&a);
+    buf_free(&b);
+    json_object_put(p);
+    json_object_put(meta);
+}
+
+/* the zip writer: entries in order, fixed time, same calls give same bytes */
+static void test_zipw_deterministic(void **s) {
+    (void)s;
+    buf_t a = BUF_INIT, b = BUF_INIT;
+    for (int k = 0; k < 2; k++) {
+        zipw_t *z;
+        assert_int_equal(zipw_new(0, &z), 0);
+        zipw_add(z, "a.txt", "hello", 5);
+        zipw_add(z, "dir/b.bin", "", 0);
+        assert_int_equal(zipw_finish(z, k ? &b : &a), 0);
+    }
+    assert_int_equal(a.len, b.len);
+    assert_memory_equal(a.data, b.data, a.len);
+    char *x = zip_part(&a, "a.txt");
+    assert_string_equal(x, "hello");
+    free(x);
+    x = zip_part(&a, "dir/b.bin");
+    assert_string_equal(x, "");
+    free(x);
+    buf_free(&a);
+    buf_free(&b);
+}
+
+/* the GRC upload package: the standalone renders, SHA256SUMS and manifest;
+ * the same data gives the same bytes */
+static void test_grc_package(void **s) {
+    (void)s;
+    json_object *p = json_tokener_parse(POSTURE), *meta = json_tokener_parse(META);
+    json_object_object_add(meta, "report_id", json_object_new_string("grc_upload_package"));
+    assert_true(renderer_supported("grc_upload_package", "zip"));
+    buf_t a = BUF_INIT, b = BUF_INIT, csv = BUF_INIT;
+    assert_int_equal(renderer_render_posture(NULL, "grc_upload_package", "zip", p, meta, &a), 0);
+    assert_int_equal(renderer_render_posture(NULL, "control_coverage_export", "csv", p, meta, &csv), 0);
+    char *x = zip_part(&a, "control_coverage_export.csv");
+    assert_non_null(x);
+    assert_string_equal(x, buf_cstr(&csv));
+    free(x);
+    x = zip_part(&a, "SHA256SUMS");
+    assert_non_null(strstr(x, "  control_coverage_export.csv\n"));
+    assert_non_null(strstr(x, "  xlsx_evidence_workbook.xlsx\n"));
+    assert_non_null(strstr(x, "  manifest.json\n"));
+    free(x);
+    assert_part_has(&a, "manifest.json", "\"package_type\":\"grc_upload\"");
+    assert_part_has(&a, "manifest.json", "\"as_of\":\"2026-10-02T00:00:00.000Z\"");
+    assert_part_has(&a, "board_kpi_pack.json", "\"tenant_ref\":\"tenant:x\"");
+    assert_int_equal(renderer_render_posture(NULL, "grc_upload_package", "zip", p, meta, &b), 0);
+    assert_int_equal(a.len, b.len);
+    assert_memory_equal(a.data, b.data, a.len);
+    buf_free(&a);
+    buf_free(&b);
+    buf_free(&csv);
+    json_object_put(p);
+    json_object_put(meta);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_small_workbook),
         cmocka_unit_test(test_evidence_workbook),
         cmocka_unit_test(test_csv_exports_unchanged),
+        cmocka_unit_test(test_docx_narrative),
+        cmocka_unit_test(test_zipw_deterministic),
+        cmocka_unit_test(test_grc_package),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
