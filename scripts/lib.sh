@@ -33,12 +33,12 @@ AISPM_PACKAGES=(
     build-essential cmake pkg-config
     libfcgi-dev libjson-c-dev libmariadb-dev libgnutls28-dev libxml2-dev
     libxmlsec1-dev libcmocka-dev libargon2-dev libcurl4-gnutls-dev
-    libxlsxwriter-dev zlib1g-dev libzip-dev
+    libxlsxwriter-dev zlib1g-dev libzip-dev libcairo2-dev libpango1.0-dev
     # run
-    mariadb-server mariadb-client nginx curl ca-certificates
+    mariadb-server mariadb-client nginx curl ca-certificates fonts-dejavu-core
     # test
     python3 python3-jsonschema python3-aiosmtpd python3-pytest
-    python3-openpyxl python3-docx unzip
+    python3-openpyxl python3-docx unzip poppler-utils
     chromium nodejs npm
 )
 

@@ -2,8 +2,9 @@
  * rowsink.h: a table of rows written cell by cell, independent of the file
  * format. The report row builders (app/reports/renderer.c) write each table
  * once through this interface; the CSV writer (render/csvw.h, csvw_sink) and
- * the XLSX writer (render/xlsxw.h, one sink per worksheet) implement it, so a
- * CSV export and the matching workbook sheet hold the same rows.
+ * the XLSX writer (render/xlsxw.h, one sink per worksheet), the DOCX narrative's
+ * tables and the PDF writer's tables (render/pdfw.h, pdfw_table) implement it,
+ * so a CSV export and the matching workbook sheet or PDF table hold the same rows.
  *
  * A table is one header row (rs_header) and then data rows: cells (rs_str,
  * rs_int, rs_hundredths) ended by rs_end_row. Text cells are always text —

@@ -22,6 +22,7 @@
 #include "render/csvw.h"
 #include "render/xlsxw.h"
 #include "render/jws.h"
+#include "render/pdfw.h"
 #include "render/zipw.h"
 #include "reports/catalog.h"
 #include "reports/ingestion.h"
@@ -54,6 +55,7 @@ static const struct {
     {"signed_json_evidence_packet", "json", "application/json", "json"},
     {"docx_audit_narrative", "docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document", "docx"},
     {"grc_upload_package", "zip", "application/zip", "zip"},
+    {"pdf_board_pack", "pdf", "application/pdf", "pdf"},
 };
 #define NSUPPORTED ((int)(sizeof supported / sizeof supported[0]))
 
@@ -432,8 +434,8 @@ int renderer_request(db_t *db, const actor_t *a, json_object *body, const char *
                "this report/format is not rendered in this release (available now: html and markdown for "
                "executive_risk_brief and soc2_audit_summary, json for board_kpi_pack, csv for the exports, jsonl "
                "for siem_jsonl_export, xlsx for xlsx_evidence_workbook, signed json for "
-               "signed_json_evidence_packet, docx for docx_audit_narrative, zip for grc_upload_package); pdf is not "
-               "available yet",
+               "signed_json_evidence_packet, docx for docx_audit_narrative, zip for grc_upload_package, pdf for "
+               "pdf_board_pack)",
                NULL);
         return 0;
     }
@@ -1065,6 +1067,62 @@ static int narrative_docx(json_object *posture, json_object *meta, buf_t *out) {
 }
 
 /* ------------------------------------------------------------------------ */
+/* the PDF board pack (render/pdfw.h): cover, contents, key indicators with
+ * two bar charts drawn with cairo, and the findings and agents tables from the
+ * same row builders as the CSV/XLSX exports. Its dates are as_of (else the
+ * period start), so the bytes depend only on the data. */
+
+static void board_pdf_content(pdfw_t *p, void *ctx) {
+    json_object *posture = ctx, *totals = get(posture, "totals"), *dec = get(posture, "decisions"),
+                *f = get(posture, "findings"), *sev = get(f, "by_severity");
+    pdfw_section(p, "Key indicators");
+    static const char *const labels[] = {"events",   "agents", "sessions",          "findings",
+                                         "high/critical findings", "blocked actions", "approvals required",
+                                         "warnings"};
+    long long vals[] = {jint(totals, "events"), jint(totals, "agents"), jint(totals, "sessions"), jint(f, "total"),
+                        jint(sev, "high") + jint(sev, "critical"), jint(dec, "block"),
+                        jint(dec, "require_approval"), jint(dec, "warn")};
+    pdfw_tiles(p, labels, vals, 8);
+    long long dv[8], sv[8];
+    int nd = 0, ns = 0;
+    for (; decision_names[nd]; nd++) dv[nd] = jint(dec, decision_names[nd]);
+    pdfw_bar_chart(p, "Decisions by kind", decision_names, dv, nd);
+    for (; finding_severities[ns]; ns++) sv[ns] = jint(sev, finding_severities[ns]);
+    pdfw_bar_chart(p, "Findings by severity", finding_severities, sv, ns);
+
+    pdfw_section(p, "Findings");
+    pdfw_paragraph(p, "Findings by risk classification and severity.");
+    findings_rows(posture, pdfw_table(p, (const int[]){0, 1, 2, 3, 4, 5, 6, 7, -1},
+                                      (const double[]){2.8, 1.1, 1, 1, 1.1, 1, 1, 2.6}));
+    pdfw_table_end(p);
+
+    pdfw_section(p, "Agents");
+    pdfw_paragraph(p, "Every agent seen in the period: severity, activity and the decisions that stopped or held it.");
+    agents_rows(posture, pdfw_table(p, (const int[]){0, 1, 2, 4, 7, 8, 14, -1},
+                                    (const double[]){3.6, 1.2, 0.9, 1.2, 1.2, 1.5, 2.4}));
+    pdfw_table_end(p);
+}
+
+static int board_pdf(json_object *posture, json_object *meta, buf_t *out) {
+    int64_t ms = 0;
+    if (rfc3339_parse(jstr(meta, "as_of"), &ms) && rfc3339_parse(jstr(get(meta, "period"), "start"), &ms)) ms = 0;
+    char sub[1200];
+    snprintf(sub, sizeof sub, "%s (%s)\nPeriod %s to %s\nAs of %s\nSource: enterprise live ingestion",
+             *jstr(meta, "tenant_name") ? jstr(meta, "tenant_name") : jstr(meta, "tenant_ref"), jstr(meta, "tenant_ref"),
+             jstr(get(meta, "period"), "start"), jstr(get(meta, "period"), "end"),
+             *jstr(meta, "as_of") ? jstr(meta, "as_of") : "(no ingested events)");
+    pdfw_opts_t o = {
+        .title = "Board Pack",
+        .subtitle = sub,
+        .disclaimer = "Prepared from ingested AISPM telemetry for board information only; not legal, audit or "
+                      "compliance advice.",
+        .date = ms > 1000 ? (time_t)(ms / 1000) : 1,
+        .brand = {0.063, 0.145, 0.306}, /* navy */
+    };
+    return pdfw_render(&o, board_pdf_content, posture, out);
+}
+
+/* ------------------------------------------------------------------------ */
 /* the GRC upload package: the tenant's current artifacts for GRC tools,
  * rendered from the same posture in the same job by the same writers as the
  * standalone reports (so each file equals a standalone render with the same
@@ -1365,6 +1423,7 @@ int renderer_render_posture(const tmpl_set_t *tmpl, const char *report_id, const
     if (!strcmp(report_id, "docx_audit_narrative")) return narrative_docx(posture, meta, out);
     if (!strcmp(report_id, "grc_upload_package")) return grc_package(posture, meta, out);
     if (!strcmp(report_id, "board_kpi_pack")) return kpi_json(posture, meta, out);
+    if (!strcmp(report_id, "pdf_board_pack")) return board_pdf(posture, meta, out);
     if (strcmp(report_id, "executive_risk_brief") && strcmp(report_id, "soc2_audit_summary")) return AISPM_EINVAL;
     if (!tmpl) return AISPM_ENOTFOUND;
     char name[128];

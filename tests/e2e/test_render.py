@@ -7,7 +7,7 @@ digest of the metadata and of the X-Artifact-SHA256 header; CSV (Python's csv
 module), JSON and JSONL parse and their numbers equal GET /posture (cell by
 cell for the agent risk register); an Idempotency-Key repeat answers 200 with
 the same render ref; a disabled report is 403, an unoffered format 422
-format_not_offered, pdf 422 format_not_yet_available, an approver 403; another
+format_not_offered, an approver 403; another
 tenant gets 404 for the render, the artifact and its content; a payload_ref
 canary ingested before the renders appears in no artifact; every download is
 evidenced; a render whose job lock expired (crashed worker) is claimed again
@@ -19,6 +19,10 @@ properties carry as_of. The signed JSON evidence
 packet verifies with jose (tests/browser/verify-jws.mjs) against
 /.well-known/jwks.json, fails once one byte of its signature or payload is
 flipped, holds only redacted evidence refs and re-renders to the same artifact.
+The PDF board pack is read back with poppler-utils (pdfinfo, pdftotext): page
+count, Title, headings, "Page N of M" footers, the posture's event count and
+agent ids, the agents table header repeated on every page with agent rows; it
+re-renders to the same artifact (same as_of, same bytes).
 """
 
 import base64
@@ -61,6 +65,7 @@ SUPPORTED = [
     ("xlsx_evidence_workbook", "xlsx"),
     ("docx_audit_narrative", "docx"),
     ("grc_upload_package", "zip"),
+    ("pdf_board_pack", "pdf"),
 ]
 CONTENT_TYPES = {
     "html": "text/html; charset=utf-8",
@@ -68,6 +73,7 @@ CONTENT_TYPES = {
     "json": "application/json",
     "csv": "text/csv; charset=utf-8",
     "jsonl": "application/x-ndjson",
+    "pdf": "application/pdf",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
     "zip": "application/zip",
@@ -76,11 +82,20 @@ CONTENT_TYPES = {
 
 def readable(key, body):
     """the bytes to search for text: a workbook's, document's or package's zip
-    parts uncompressed (a zip inside the package too)"""
+    parts uncompressed (a zip inside the package too), a PDF's text"""
+    if key[1] == "pdf" or body[:5] == b"%PDF-":
+        return pdf_text(body).encode() + b"\n" + pdf_text(body, "-raw").encode()
     if key[1] not in ("xlsx", "docx", "zip") and body[:4] != b"PK\x03\x04":
         return body
     with zipfile.ZipFile(io.BytesIO(body)) as z:
         return b"\n".join(readable((n, ""), z.read(n)) for n in z.namelist())
+
+
+def pdf_text(body, mode="-layout"):
+    """pdftotext (poppler-utils) of a PDF: pages separated by form feeds"""
+    r = subprocess.run(["pdftotext", mode, "-", "-"], input=body, capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.decode()
 
 
 def wait_done(client, ref, timeout=60):
@@ -337,8 +352,6 @@ def test_refusals(rc, base_url, acme, admin_cli, demo_logins):
                                                                                            "report_not_found")
     rc.admin.post(RENDER, json_body={"report_id": "agent_risk_register", "format": "json"}).problem(
         422, "format_not_offered")
-    p = rc.admin.post(RENDER, json_body={"report_id": "pdf_board_pack", "format": "pdf"})
-    assert "pdf" in p.problem(422, "format_not_yet_available")["detail"]
     rc.admin.post(RENDER, json_body={"report_id": "board_kpi_pack", "format": "html"}).problem(
         422, "format_not_offered")
     for bad in ({"format": "csv"}, {"report_id": "agent_risk_register"},
@@ -568,6 +581,58 @@ def test_xlsx_render_is_deterministic(rc, rendered):
     its creation time is as_of, so a repeat finds the same artifact"""
     first = rendered[("xlsx_evidence_workbook", "xlsx")][0]
     again = render(rc.admin, "xlsx_evidence_workbook", "xlsx")
+    assert again["artifact_ref"] == first["artifact_ref"]
+
+
+# --------------------------------------------------------------------------
+# pdf_board_pack: read back with poppler-utils
+
+BOARD = ("pdf_board_pack", "pdf")
+
+
+def test_pdf_board_pack_reads_back(rendered):
+    _, meta, content = rendered[BOARD]
+    posture = rendered["posture"]
+    body = content.body
+    assert body[:5] == b"%PDF-"
+    info = subprocess.run(["pdfinfo", "-"], input=body, capture_output=True, timeout=60)
+    assert info.returncode == 0, info.stderr
+    fields = dict(line.split(":", 1) for line in info.stdout.decode().splitlines() if ":" in line)
+    pages = int(fields["Pages"].strip())
+    assert pages >= 4
+    assert fields["Title"].strip() == "Board Pack"
+    assert "A4" in fields["Page size"]
+    text = pdf_text(body)
+    page_texts = text.split("\f")
+    for heading in ("Board Pack", "Contents", "Key indicators", "Findings", "Agents", "Findings by severity",
+                    "Decisions by kind"):
+        assert heading in text, heading
+    for n in range(1, pages + 1):
+        assert f"Page {n} of {pages}" in page_texts[n - 1], n
+        assert "not legal, audit or compliance advice" in page_texts[n - 1], n
+    assert re.search(rf"(?<!\d){posture['totals']['events']}(?!\d)", page_texts[2]), "events on the KPI page"
+    # agent ids may wrap inside their cell: compare the raw text without whitespace
+    raw = re.sub(r"\s", "", pdf_text(body, "-raw"))
+    assert posture["agents"]
+    for a in posture["agents"]:
+        assert re.sub(r"\s", "", a["agent_id"]) in raw, a["agent_id"]
+    # the agents table header row on every page holding agent rows
+    first = posture["agents"][0]["agent_id"]
+    agent_pages = [t for t in page_texts if "last_seen_at" in t or first in t]
+    assert agent_pages
+    raw_pages = [re.sub(r"\s", "", t) for t in pdf_text(body, "-raw").split("\f")]
+    for rp in raw_pages:
+        if any(re.sub(r"\s", "", a["agent_id"]) in rp for a in posture["agents"]):
+            assert "agent_id" in rp and "last_seen_at" in rp
+    assert sum(1 for rp in raw_pages if "last_seen_at" in rp) >= 1
+    assert meta["as_of"] and meta["as_of"][:10] in text  # the cover
+
+
+def test_pdf_render_is_deterministic(rc, rendered):
+    """same as_of, same bytes: the PDF's dates are as_of, so a repeat finds the
+    same artifact"""
+    first = rendered[BOARD][0]
+    again = render(rc.admin, "pdf_board_pack", "pdf")
     assert again["artifact_ref"] == first["artifact_ref"]
 
 

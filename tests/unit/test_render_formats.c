@@ -205,10 +205,51 @@ static void test_render_kpis_deterministic(void **s) {
     json_object_put(k);
     /* unsupported combinations and missing templates */
     buf_reset(&a);
-    assert_int_equal(renderer_render_posture(NULL, "pdf_board_pack", "pdf", p, meta, &a), AISPM_EINVAL);
+    assert_int_equal(renderer_render_posture(NULL, "pdf_board_pack", "json", p, meta, &a), AISPM_EINVAL);
     assert_int_equal(renderer_render_posture(NULL, "executive_risk_brief", "html", p, meta, &a), AISPM_ENOTFOUND);
     assert_false(renderer_supported("board_kpi_pack", "html"));
     assert_true(renderer_supported("siem_jsonl_export", "jsonl"));
+    buf_free(&a);
+    buf_free(&b);
+    json_object_put(p);
+    json_object_put(meta);
+}
+
+/* a small board pack renders as a PDF, the same bytes for the same as_of */
+static void test_render_pdf_board_pack(void **s) {
+    (void)s;
+    json_object *p = json_tokener_parse(POSTURE), *meta = json_tokener_parse(
+                                                        "{\"as_of\":\"2026-11-03T10:00:00Z\",\"tenant_ref\":\"tenant:t1\","
+                                                        "\"tenant_name\":\"Acme\",\"period\":{\"start\":"
+                                                        "\"2026-10-01T00:00:00Z\",\"end\":\"2026-11-01T00:00:00Z\"}}");
+    assert_non_null(p);
+    assert_non_null(meta);
+    assert_true(renderer_supported("pdf_board_pack", "pdf"));
+    buf_t a = BUF_INIT, b = BUF_INIT;
+    assert_int_equal(renderer_render_posture(NULL, "pdf_board_pack", "pdf", p, meta, &a), 0);
+    assert_true(a.len > 1000);
+    assert_memory_equal(a.data, "%PDF-", 5);
+    assert_non_null(memmem(a.data, a.len, "%%EOF", 5));
+    assert_int_equal(renderer_render_posture(NULL, "pdf_board_pack", "pdf", p, meta, &b), 0);
+    assert_int_equal(a.len, b.len);
+    assert_memory_equal(a.data, b.data, a.len);
+    /* cover, contents, key indicators, findings, agents */
+    assert_non_null(memmem(a.data, a.len, "/Count 5\n", 9));
+    /* 150 agents: the agents table breaks across pages */
+    json_object *agents = NULL;
+    assert_true(json_object_object_get_ex(p, "agents", &agents));
+    for (int i = 0; i < 150; i++) {
+        json_object *g = NULL;
+        assert_int_equal(json_object_deep_copy(json_object_array_get_idx(agents, 0), &g, NULL), 0);
+        char id[64];
+        snprintf(id, sizeof id, "agent-%03d", i);
+        json_object_object_add(g, "agent_id", json_object_new_string(id));
+        json_object_array_add(agents, g);
+    }
+    buf_reset(&b);
+    assert_int_equal(renderer_render_posture(NULL, "pdf_board_pack", "pdf", p, meta, &b), 0);
+    assert_memory_equal(b.data, "%PDF-", 5);
+    assert_null(memmem(b.data, b.len, "/Count 5\n", 9));
     buf_free(&a);
     buf_free(&b);
     json_object_put(p);
@@ -253,6 +294,7 @@ int main(void) {
         cmocka_unit_test(test_md_templates_use_md_filter),
         cmocka_unit_test(test_render_agent_register),
         cmocka_unit_test(test_render_kpis_deterministic),
+        cmocka_unit_test(test_render_pdf_board_pack),
         cmocka_unit_test(test_report_templates_compile_and_escape),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
