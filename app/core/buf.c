@@ -1,6 +1,12 @@
 /* buf.c: growable buffer and abort-on-OOM allocation helpers (see buf.h). */
 #include "core/buf.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "core/err.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,4 +83,22 @@ char *buf_steal(buf_t *b) {
     char *p = b->data ? b->data : xstrdup("");
     buf_init(b);
     return p;
+}
+
+int buf_read_file(buf_t *out, const char *path) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return AISPM_EIO;
+    char chunk[65536];
+    for (;;) {
+        ssize_t n = read(fd, chunk, sizeof chunk);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            close(fd);
+            return AISPM_EIO;
+        }
+        if (n == 0) break;
+        buf_append(out, chunk, (size_t)n);
+    }
+    close(fd);
+    return 0;
 }

@@ -29,6 +29,8 @@ void buf_printf(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2,
 void buf_vprintf(buf_t *b, const char *fmt, va_list ap);
 const char *buf_cstr(const buf_t *b); /* "" when empty */
 char *buf_steal(buf_t *b);            /* caller frees; buffer reset to empty */
+/* appends a whole file; 0 or AISPM_EIO */
+int buf_read_file(buf_t *out, const char *path);
 
 void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t m);

@@ -168,24 +168,6 @@ rowsink_t *xlsxw_sheet(xlsxw_t *x, const char *name) {
     return &sh->sink;
 }
 
-static int slurp(const char *path, buf_t *out) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return AISPM_EIO;
-    char chunk[65536];
-    for (;;) {
-        ssize_t n = read(fd, chunk, sizeof chunk);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-            close(fd);
-            return AISPM_EIO;
-        }
-        if (n == 0) break;
-        buf_append(out, chunk, (size_t)n);
-    }
-    close(fd);
-    return 0;
-}
-
 int xlsxw_finish(xlsxw_t *x, buf_t *out) {
     for (int i = 0; i < x->nsheets; i++) {
         sheet_t *sh = &x->sheets[i];
@@ -199,7 +181,7 @@ int xlsxw_finish(xlsxw_t *x, buf_t *out) {
     }
     /* workbook_close also frees the workbook; it runs even after a failure */
     int rc = workbook_close(x->wb) == LXW_NO_ERROR && !x->failed ? 0 : AISPM_ERR;
-    if (!rc) rc = slurp(x->path, out);
+    if (!rc) rc = buf_read_file(out, x->path);
     unlink(x->path);
     for (int i = 0; i < 5; i++) free(x->props[i]);
     free(x);

@@ -246,24 +246,6 @@ int renderer_artifact(db_t *db, const actor_t *a, const char *ref, json_object *
     return *out ? 0 : AISPM_ENOTFOUND;
 }
 
-static int read_file(const char *path, buf_t *out) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return AISPM_EIO;
-    char chunk[65536];
-    for (;;) {
-        ssize_t n = read(fd, chunk, sizeof chunk);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-            close(fd);
-            return AISPM_EIO;
-        }
-        if (n == 0) break;
-        buf_append(out, chunk, (size_t)n);
-    }
-    close(fd);
-    return 0;
-}
-
 int renderer_artifact_content(db_t *db, const config_t *cfg, const actor_t *a, const char *ref,
                               const char *request_id, render_content_t *out) {
     memset(out, 0, sizeof *out);
@@ -285,7 +267,7 @@ int renderer_artifact_content(db_t *db, const config_t *cfg, const actor_t *a, c
     snprintf(report_id, sizeof report_id, "%s", db_res_str(res, 1));
     snprintf(format, sizeof format, "%s", db_res_str(res, 2));
     db_res_free(res);
-    rc = read_file(path, &out->bytes);
+    rc = buf_read_file(&out->bytes, path);
     char hex[SHA256_HEX_LEN + 1];
     if (!rc) sha256_hex(out->bytes.data ? out->bytes.data : "", out->bytes.len, hex);
     if (rc || (long long)out->bytes.len != size || strcmp(hex, out->digest)) {
