@@ -24,6 +24,11 @@ void api_setup_step_put(req_t *r);
 void api_setup_contract(req_t *r);
 void api_delivery_contract(req_t *r);
 
+/* api/brand_api.c */
+void api_brand_get(req_t *r);
+void api_brand_put(req_t *r);
+void api_brand_logo(req_t *r);
+
 /* api/ingestion_api.c */
 void api_ingest_event(req_t *r);
 void api_ingest_batch(req_t *r);
@@ -59,5 +64,9 @@ void portal_render_decorate_catalog(req_t *r, json_object *catalog);
 void portal_render_post(req_t *r);
 void portal_render_get(req_t *r);
 void portal_renders(req_t *r);
+
+/* portal/portal_brand.c */
+void portal_brand(req_t *r);
+void portal_brand_post(req_t *r);
 
 #endif

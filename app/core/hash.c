@@ -150,6 +150,29 @@ void b64_encode(const uint8_t *in, size_t len, char *out) {
     hash_b64_encode_with(hash_b64_alphabet, 1, in, len, out);
 }
 
+long b64_decode(const char *in, size_t len, uint8_t *out) {
+    if (len % 4 || (len && !in)) return -1;
+    size_t pad = 0;
+    while (pad < 2 && pad < len && in[len - 1 - pad] == '=') pad++;
+    size_t o = 0, n = len - pad;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = in[i];
+        int v = c == '+' ? 62 : c == '/' ? 63 : (c == '-' || c == '_') ? -1 : hash_b64url_val(c);
+        if (v < 0) return -1;
+        acc = (acc << 6) | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[o++] = (uint8_t)(acc >> bits);
+            acc &= (1u << bits) - 1;
+        }
+    }
+    if (acc != 0) return -1;
+    return (long)o;
+}
+
 int ct_equal(const void *a, const void *b, size_t len) {
     const volatile uint8_t *pa = a;
     const volatile uint8_t *pb = b;

@@ -27,6 +27,7 @@ enum { LEFT, RIGHT, CENTER };
 struct pdfw {
     const pdfw_opts_t *o;
     cairo_surface_t *s;
+    cairo_surface_t *logo; /* decoded opts->logo_png, or NULL */
     cairo_t *cr;
     int page, total;
     double y;
@@ -74,6 +75,21 @@ static double text(pdfw_t *p, double x, double y, double w, const char *s, doubl
     return (double)lh / PANGO_SCALE;
 }
 
+/* draws the logo scaled into the box (x, y, w, h), keeping its aspect ratio,
+ * left-aligned (right = false) or right-aligned */
+static void logo_at(pdfw_t *p, double x, double y, double w, double h, bool right) {
+    if (!p->logo) return;
+    double iw = cairo_image_surface_get_width(p->logo), ih = cairo_image_surface_get_height(p->logo);
+    double sc = w / iw < h / ih ? w / iw : h / ih;
+    if (right) x += w - iw * sc;
+    cairo_save(p->cr);
+    cairo_translate(p->cr, x, y);
+    cairo_scale(p->cr, sc, sc);
+    cairo_set_source_surface(p->cr, p->logo, 0, 0);
+    cairo_paint(p->cr);
+    cairo_restore(p->cr);
+}
+
 static void footer(pdfw_t *p) {
     cairo_t *cr = p->cr;
     rgb(p, p->o->brand);
@@ -91,6 +107,7 @@ static void footer(pdfw_t *p) {
         snprintf(pg, sizeof pg, "Page %d of %d", p->page, p->page);
     text(p, MARGIN, PAGE_H - 46, CONTENT_W, pg, 8, false, grey, RIGHT, true);
     if (p->o->disclaimer) text(p, MARGIN, PAGE_H - 46, CONTENT_W - 90, p->o->disclaimer, 7, false, grey, LEFT, true);
+    if (p->page > 1) logo_at(p, PAGE_W - MARGIN - 110, 16, 110, 30, true);
 }
 
 static void new_page(pdfw_t *p) {
@@ -142,7 +159,7 @@ void pdfw_tiles(pdfw_t *p, const char *const *labels, const long long *values, i
             cairo_set_source_rgb(p->cr, 0.95, 0.96, 0.97);
             cairo_rectangle(p->cr, x, p->y, w, h);
             cairo_fill(p->cr);
-            rgb(p, p->o->brand);
+            rgb(p, p->o->accent);
             cairo_rectangle(p->cr, x, p->y, 3, h);
             cairo_fill(p->cr);
             char v[32];
@@ -196,7 +213,7 @@ void pdfw_bar_chart(pdfw_t *p, const char *title, const char *const *labels, con
     double slot = n ? pw / n : pw;
     for (int i = 0; i < n; i++) {
         double bh = top ? plot_h * (double)values[i] / (double)top : 0, bx = x0 + i * slot + slot * 0.2;
-        rgb(p, p->o->brand);
+        rgb(p, p->o->accent);
         cairo_rectangle(cr, bx, y0 - bh, slot * 0.6, bh);
         cairo_fill(cr);
         char v[32];
@@ -351,9 +368,35 @@ static void cover(pdfw_t *p) {
     double y = 120;
     y += text(p, MARGIN, y, CONTENT_W, p->o->title, 34, true, white, LEFT, true) + 80;
     if (p->o->subtitle) text(p, MARGIN, y, CONTENT_W, p->o->subtitle, 13, false, ink, LEFT, true);
-    rgb(p, p->o->brand);
+    rgb(p, p->o->accent);
     cairo_rectangle(cr, MARGIN, PAGE_H - 140, 120, 6);
     cairo_fill(cr);
+    if (p->logo) { /* on a white plate, so any logo reads on the brand band */
+        cairo_set_source_rgb(cr, 1, 1, 1);
+        cairo_rectangle(cr, MARGIN - 8, 32, 196, 76);
+        cairo_fill(cr);
+        logo_at(p, MARGIN, 40, 180, 60, false);
+    }
+}
+
+static void legal(pdfw_t *p) {
+    if (!p->o->legal || !*p->o->legal) return;
+    pdfw_table_end(p);
+    pdfw_heading(p, "Legal disclaimer");
+    pdfw_paragraph(p, p->o->legal);
+}
+
+typedef struct {
+    const unsigned char *p;
+    size_t len, off;
+} png_src_t;
+
+static cairo_status_t png_read(void *closure, unsigned char *data, unsigned int n) {
+    png_src_t *r = closure;
+    if (n > r->len - r->off) return CAIRO_STATUS_READ_ERROR;
+    memcpy(data, r->p + r->off, n);
+    r->off += n;
+    return CAIRO_STATUS_SUCCESS;
 }
 
 static void contents(pdfw_t *p) {
@@ -384,12 +427,21 @@ int pdfw_render(const pdfw_opts_t *opts, pdfw_build_fn build, void *ctx, buf_t *
     if (gmtime_r(&t, &tm)) strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", &tm);
     size_t start = out->len;
     int rc = 0;
+    if (opts->logo_png && opts->logo_len) {
+        png_src_t src = {opts->logo_png, opts->logo_len, 0};
+        p->logo = cairo_image_surface_create_from_png_stream(png_read, &src);
+        if (cairo_surface_status(p->logo) != CAIRO_STATUS_SUCCESS) {
+            cairo_surface_destroy(p->logo);
+            p->logo = NULL; /* checked when stored; a bad one is left out */
+        }
+    }
     for (int pass = 0; pass < 2 && !rc; pass++) {
         p->s = cairo_pdf_surface_create_for_stream(to_buf, pass ? out : NULL, PAGE_W, PAGE_H);
         cairo_pdf_surface_set_metadata(p->s, CAIRO_PDF_METADATA_TITLE, opts->title);
         cairo_pdf_surface_set_metadata(p->s, CAIRO_PDF_METADATA_CREATOR, "AISPM Report Center");
         cairo_pdf_surface_set_metadata(p->s, CAIRO_PDF_METADATA_CREATE_DATE, date);
         cairo_pdf_surface_set_metadata(p->s, CAIRO_PDF_METADATA_MOD_DATE, date);
+        if (opts->keywords) cairo_pdf_surface_set_metadata(p->s, CAIRO_PDF_METADATA_KEYWORDS, opts->keywords);
         p->cr = cairo_create(p->s);
         p->page = 0;
         p->open = false;
@@ -398,6 +450,7 @@ int pdfw_render(const pdfw_opts_t *opts, pdfw_build_fn build, void *ctx, buf_t *
         contents(p);
         build(p, ctx);
         pdfw_table_end(p);
+        legal(p);
         footer(p);
         cairo_show_page(p->cr);
         if (cairo_status(p->cr) != CAIRO_STATUS_SUCCESS) rc = AISPM_ERR;
@@ -411,6 +464,7 @@ int pdfw_render(const pdfw_opts_t *opts, pdfw_build_fn build, void *ctx, buf_t *
         }
     }
     if (rc) out->len = start;
+    if (p->logo) cairo_surface_destroy(p->logo);
     free(p);
     return rc;
 }

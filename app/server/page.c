@@ -17,6 +17,7 @@ static const struct {
     {"/portal/catalog", "Report catalog", "catalog", PERM_CATALOG_READ},
     {"/portal/renders", "Renders", "renders", PERM_CATALOG_READ},
     {"/portal/setup", "Setup wizard", "setup", PERM_SETTINGS_WRITE},
+    {"/portal/brand", "Brand", "brand", PERM_SETTINGS_READ},
     {"/portal/audit", "Evidence chain", "audit", PERM_AUDIT_READ},
     {"/portal/tokens", "API tokens", "tokens", PERM_TOKENS_MANAGE},
 };
