@@ -1119,6 +1119,119 @@ static int board_pdf(json_object *posture, json_object *meta, const brand_t *bra
     return pdfw_render(&o, board_pdf_content, posture, out);
 }
 
+/* the board pack as HTML (not offered by the catalog): the same sections,
+ * numbers and tables as the PDF, for the benchmark that prints it with
+ * headless Chromium (bench/pdf.sh) — same data, other engine. Tables come
+ * from the same row builders through a sink that collects JSON rows. */
+typedef struct {
+    rowsink_t sink;
+    const int *cols;
+    json_object *head, *rows, *cur;
+    int col;
+} jrows_t;
+
+static bool jr_shown(jrows_t *j, int c) {
+    for (int i = 0; j->cols[i] >= 0; i++)
+        if (j->cols[i] == c) return true;
+    return false;
+}
+static void jr_header(rowsink_t *s, const char *const *names) {
+    jrows_t *j = (jrows_t *)s;
+    for (int i = 0; names[i]; i++)
+        if (jr_shown(j, i)) json_object_array_add(j->head, json_object_new_string(names[i]));
+    j->col = 0;
+}
+static void jr_cell(jrows_t *j, const char *v, size_t len) {
+    if (!j->cur) j->cur = json_object_new_array();
+    if (jr_shown(j, j->col)) json_object_array_add(j->cur, json_object_new_string_len(v ? v : "", (int)len));
+    j->col++;
+}
+static void jr_str(rowsink_t *s, const char *v, size_t len) { jr_cell((jrows_t *)s, v, len); }
+static void jr_num(rowsink_t *s, long long v) {
+    char b[32];
+    jr_cell((jrows_t *)s, b, (size_t)snprintf(b, sizeof b, "%lld", v));
+}
+static void jr_hundredths(rowsink_t *s, long long v) {
+    char b[40];
+    jr_cell((jrows_t *)s, b, (size_t)snprintf(b, sizeof b, "%lld.%02lld", v / 100, v % 100));
+}
+static void jr_end_row(rowsink_t *s) {
+    jrows_t *j = (jrows_t *)s;
+    json_object_array_add(j->rows, j->cur ? j->cur : json_object_new_array());
+    j->cur = NULL;
+    j->col = 0;
+}
+
+static json_object *rows_json(void (*rows)(json_object *, rowsink_t *), json_object *posture, const int *cols) {
+    jrows_t j = {{jr_header, jr_str, jr_num, jr_hundredths, jr_end_row}, cols, json_object_new_array(),
+                 json_object_new_array(), NULL, 0};
+    rows(posture, &j.sink);
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "head", j.head);
+    json_object_object_add(o, "rows", j.rows);
+    return o;
+}
+
+static json_object *bars(const char *const *names, json_object *counts) {
+    long long max = 0;
+    for (int i = 0; names[i]; i++)
+        if (jint(counts, names[i]) > max) max = jint(counts, names[i]);
+    json_object *a = json_object_new_array();
+    for (int i = 0; names[i]; i++) {
+        json_object *x = json_object_new_object();
+        put_str(x, "name", names[i]);
+        put_int(x, "count", jint(counts, names[i]));
+        put_int(x, "pct", max ? jint(counts, names[i]) * 100 / max : 0);
+        json_object_array_add(a, x);
+    }
+    return a;
+}
+
+static int board_html(const tmpl_set_t *tmpl, json_object *posture, json_object *meta, const brand_t *brand,
+                      buf_t *out) {
+    if (!tmpl) return AISPM_ENOTFOUND;
+    brand_t def;
+    if (!brand) brand_default(&def), brand = &def;
+    json_object *m = json_object_new_object(), *totals = get(posture, "totals"), *dec = get(posture, "decisions"),
+                *f = get(posture, "findings"), *sev = get(f, "by_severity");
+    json_object_object_foreach(meta, mk, mv) json_object_object_add(m, mk, json_object_get(mv));
+    static const char *const labels[] = {"events", "agents", "sessions", "findings", "high/critical findings",
+                                         "blocked actions", "approvals required", "warnings"};
+    long long vals[] = {jint(totals, "events"), jint(totals, "agents"), jint(totals, "sessions"), jint(f, "total"),
+                        jint(sev, "high") + jint(sev, "critical"), jint(dec, "block"),
+                        jint(dec, "require_approval"), jint(dec, "warn")};
+    json_object *tiles = json_object_new_array();
+    for (int i = 0; i < 8; i++) {
+        json_object *t = json_object_new_object();
+        put_str(t, "label", labels[i]);
+        put_int(t, "value", vals[i]);
+        json_object_array_add(tiles, t);
+    }
+    json_object_object_add(m, "tiles", tiles);
+    json_object_object_add(m, "decision_bars", bars(decision_names, dec));
+    json_object_object_add(m, "severity_bars", bars(finding_severities, sev));
+    json_object_object_add(m, "findings_table", rows_json(findings_rows, posture, (const int[]){0, 1, 2, 3, 4, 5, 6, 7, -1}));
+    json_object_object_add(m, "agents_table", rows_json(agents_rows, posture, (const int[]){0, 1, 2, 4, 7, 8, 14, -1}));
+    json_object *bo = json_object_new_object();
+    put_str(bo, "display_name", brand_name(brand, meta));
+    put_str(bo, "primary_color", brand->primary_color);
+    put_str(bo, "accent_color", brand->accent_color);
+    put_str(bo, "footer_text", *brand->footer_text ? brand->footer_text
+                                                   : "Prepared from ingested AISPM telemetry for board information "
+                                                     "only; not legal, audit or compliance advice.");
+    put_str(bo, "legal_disclaimer", brand->legal_disclaimer);
+    if (brand->logo.len) {
+        char *b64 = xmalloc(b64_encoded_len(brand->logo.len) + 1);
+        b64_encode((const uint8_t *)brand->logo.data, brand->logo.len, b64);
+        put_str(bo, "logo_base64", b64);
+        free(b64);
+    }
+    json_object_object_add(m, "brand", bo);
+    int rc = tmpl_render(tmpl, "reports/html/pdf_board_pack", m, out);
+    json_object_put(m);
+    return rc;
+}
+
 /* ------------------------------------------------------------------------ */
 /* the GRC upload package: the tenant's current artifacts for GRC tools,
  * rendered from the same posture in the same job by the same writers as the
@@ -2099,7 +2212,8 @@ static int64_t mono_us(void) {
 int renderer_render_direct(db_t *db, const tmpl_set_t *tmpl, const actor_t *tenant, const char *report_id,
                            const char *format, const char *ps_sql, const char *pe_sql, int repeat,
                            render_direct_stats_t *st, buf_t *out) {
-    if (!renderer_supported(report_id, format) || !strcmp(report_id, PACKET_REPORT) ||
+    bool board_html_bench = !strcmp(report_id, "pdf_board_pack") && !strcmp(format, "html");
+    if ((!renderer_supported(report_id, format) && !board_html_bench) || !strcmp(report_id, PACKET_REPORT) ||
         !strcmp(report_id, "siem_jsonl_export") || repeat < 1)
         return AISPM_EINVAL;
     job_t j;
@@ -2129,7 +2243,8 @@ int renderer_render_direct(db_t *db, const tmpl_set_t *tmpl, const actor_t *tena
     for (int i = 0; !rc && i < repeat && i < RENDER_DIRECT_MAX; i++) {
         buf_reset(out);
         t0 = mono_us();
-        rc = renderer_render_posture(tmpl, report_id, format, posture, meta, &brand, out);
+        rc = board_html_bench ? board_html(tmpl, posture, meta, &brand, out)
+                              : renderer_render_posture(tmpl, report_id, format, posture, meta, &brand, out);
         st->ms[i] = (double)(mono_us() - t0) / 1000.0;
         st->n = i + 1;
     }

@@ -90,7 +90,9 @@ int renderer_run_pending(db_t *db, const config_t *cfg, const tmpl_set_t *tmpl, 
  * artifact (aispm admin render, bench/pdf.sh): the same snapshot and render
  * code as the job; the data is read once, then rendered `repeat` times
  * (1..RENDER_DIRECT_MAX), each timed; out holds the last render. Not for the
- * signed packet (needs the evidence key) or the SIEM export (AISPM_EINVAL). */
+ * signed packet (needs the evidence key) or the SIEM export (AISPM_EINVAL).
+ * Besides the catalog's formats it renders pdf_board_pack as html: the board
+ * pack's content for headless Chromium to print (the benchmark's reference). */
 #define RENDER_DIRECT_MAX 1000
 typedef struct {
     double load_ms;                /* the snapshot */
