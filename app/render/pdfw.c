@@ -359,6 +359,7 @@ static cairo_status_t to_buf(void *closure, const unsigned char *data, unsigned 
     return CAIRO_STATUS_SUCCESS;
 }
 
+
 static void cover(pdfw_t *p) {
     new_page(p);
     cairo_t *cr = p->cr;
@@ -398,6 +399,14 @@ static cairo_status_t png_read(void *closure, unsigned char *data, unsigned int 
     r->off += n;
     return CAIRO_STATUS_SUCCESS;
 }
+cairo_surface_t *pdfw_png_load(const void *png, size_t len) {
+    png_src_t src = {png, len, 0};
+    cairo_surface_t *s = cairo_image_surface_create_from_png_stream(png_read, &src);
+    if (cairo_surface_status(s) == CAIRO_STATUS_SUCCESS) return s;
+    cairo_surface_destroy(s);
+    return NULL;
+}
+
 
 static void contents(pdfw_t *p) {
     new_page(p);
@@ -428,12 +437,7 @@ int pdfw_render(const pdfw_opts_t *opts, pdfw_build_fn build, void *ctx, buf_t *
     size_t start = out->len;
     int rc = 0;
     if (opts->logo_png && opts->logo_len) {
-        png_src_t src = {opts->logo_png, opts->logo_len, 0};
-        p->logo = cairo_image_surface_create_from_png_stream(png_read, &src);
-        if (cairo_surface_status(p->logo) != CAIRO_STATUS_SUCCESS) {
-            cairo_surface_destroy(p->logo);
-            p->logo = NULL; /* checked when stored; a bad one is left out */
-        }
+        p->logo = pdfw_png_load(opts->logo_png, opts->logo_len); /* checked when stored; a bad one is left out */
     }
     for (int pass = 0; pass < 2 && !rc; pass++) {
         p->s = cairo_pdf_surface_create_for_stream(to_buf, pass ? out : NULL, PAGE_W, PAGE_H);

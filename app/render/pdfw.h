@@ -19,6 +19,7 @@
 #ifndef AISPM_RENDER_PDFW_H
 #define AISPM_RENDER_PDFW_H
 
+#include <cairo.h>
 #include <time.h>
 
 #include "core/buf.h"
@@ -38,6 +39,10 @@ typedef struct {
     const void *logo_png;   /* PNG drawn on the cover and in every page header (NULL = none) */
     size_t logo_len;
 } pdfw_opts_t;
+
+/* decodes a PNG held in memory into an image surface (the caller destroys
+ * it); NULL when it does not decode */
+cairo_surface_t *pdfw_png_load(const void *png, size_t len);
 
 /* the content: called once per pass */
 typedef void (*pdfw_build_fn)(pdfw_t *p, void *ctx);

@@ -10,6 +10,7 @@
 #include "core/hash.h"
 #include "core/jcs.h"
 #include "core/text.h"
+#include "render/pdfw.h"
 #include "server/auth.h"
 
 static const unsigned char png_sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
@@ -115,19 +116,6 @@ static void set_color(json_object *v, const char *field, char dst[8], const char
     dst[7] = 0;
 }
 
-typedef struct {
-    const unsigned char *p;
-    size_t len, off;
-} png_reader_t;
-
-static cairo_status_t png_read(void *closure, unsigned char *data, unsigned int n) {
-    png_reader_t *r = closure;
-    if (n > r->len - r->off) return CAIRO_STATUS_READ_ERROR;
-    memcpy(data, r->p + r->off, n);
-    r->off += n;
-    return CAIRO_STATUS_SUCCESS;
-}
-
 static uint32_t be32(const unsigned char *p) {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
@@ -141,11 +129,9 @@ int brand_logo_check(const void *png, size_t len, int *w, int *h, const char **w
     uint32_t iw = be32(p + 16), ih = be32(p + 20);
     if (!iw || !ih || iw > BRAND_LOGO_DIM_MAX || ih > BRAND_LOGO_DIM_MAX)
         return *why = "must be at most 2048 x 2048 pixels", AISPM_EINVAL;
-    png_reader_t r = {p, len, 0};
-    cairo_surface_t *s = cairo_image_surface_create_from_png_stream(png_read, &r);
-    bool ok = cairo_surface_status(s) == CAIRO_STATUS_SUCCESS && cairo_image_surface_get_width(s) == (int)iw &&
-              cairo_image_surface_get_height(s) == (int)ih;
-    cairo_surface_destroy(s);
+    cairo_surface_t *s = pdfw_png_load(p, len);
+    bool ok = s && cairo_image_surface_get_width(s) == (int)iw && cairo_image_surface_get_height(s) == (int)ih;
+    if (s) cairo_surface_destroy(s);
     if (!ok) return *why = "is not a PNG image that can be decoded", AISPM_EINVAL;
     *w = (int)iw, *h = (int)ih;
     return 0;
