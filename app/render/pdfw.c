@@ -28,6 +28,8 @@ struct pdfw {
     const pdfw_opts_t *o;
     cairo_surface_t *s;
     cairo_surface_t *logo; /* decoded opts->logo_png, or NULL */
+    PangoLayout *layout;   /* one per pass, reused by every text() call */
+    PangoFontDescription *font[2]; /* regular, bold */
     cairo_t *cr;
     int page, total;
     double y;
@@ -53,12 +55,10 @@ static void rgb(pdfw_t *p, const double c[3]) { cairo_set_source_rgb(p->cr, c[0]
  * returns its height */
 static double text(pdfw_t *p, double x, double y, double w, const char *s, double size, bool bold,
                    const double c[3], int align, bool draw) {
-    PangoLayout *l = pango_cairo_create_layout(p->cr);
-    PangoFontDescription *fd = pango_font_description_from_string(FONT);
+    PangoLayout *l = p->layout;
+    PangoFontDescription *fd = p->font[bold];
     pango_font_description_set_absolute_size(fd, size * PANGO_SCALE);
-    if (bold) pango_font_description_set_weight(fd, PANGO_WEIGHT_BOLD);
     pango_layout_set_font_description(l, fd);
-    pango_font_description_free(fd);
     pango_layout_set_width(l, (int)(w * PANGO_SCALE));
     pango_layout_set_wrap(l, PANGO_WRAP_WORD_CHAR);
     pango_layout_set_alignment(l, align == RIGHT ? PANGO_ALIGN_RIGHT : align == CENTER ? PANGO_ALIGN_CENTER
@@ -71,7 +71,6 @@ static double text(pdfw_t *p, double x, double y, double w, const char *s, doubl
         cairo_move_to(p->cr, x, y);
         pango_cairo_show_layout(p->cr, l);
     }
-    g_object_unref(l);
     return (double)lh / PANGO_SCALE;
 }
 
@@ -436,6 +435,10 @@ int pdfw_render(const pdfw_opts_t *opts, pdfw_build_fn build, void *ctx, buf_t *
     if (gmtime_r(&t, &tm)) strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", &tm);
     size_t start = out->len;
     int rc = 0;
+    for (int b = 0; b < 2; b++) {
+        p->font[b] = pango_font_description_from_string(FONT);
+        if (b) pango_font_description_set_weight(p->font[b], PANGO_WEIGHT_BOLD);
+    }
     if (opts->logo_png && opts->logo_len) {
         p->logo = pdfw_png_load(opts->logo_png, opts->logo_len); /* checked when stored; a bad one is left out */
     }
@@ -447,6 +450,7 @@ int pdfw_render(const pdfw_opts_t *opts, pdfw_build_fn build, void *ctx, buf_t *
         cairo_pdf_surface_set_metadata(p->s, CAIRO_PDF_METADATA_MOD_DATE, date);
         if (opts->keywords) cairo_pdf_surface_set_metadata(p->s, CAIRO_PDF_METADATA_KEYWORDS, opts->keywords);
         p->cr = cairo_create(p->s);
+        p->layout = pango_cairo_create_layout(p->cr);
         p->page = 0;
         p->open = false;
         p->nsec = 0;
@@ -458,6 +462,7 @@ int pdfw_render(const pdfw_opts_t *opts, pdfw_build_fn build, void *ctx, buf_t *
         footer(p);
         cairo_show_page(p->cr);
         if (cairo_status(p->cr) != CAIRO_STATUS_SUCCESS) rc = AISPM_ERR;
+        g_object_unref(p->layout);
         cairo_destroy(p->cr);
         cairo_surface_finish(p->s);
         if (cairo_surface_status(p->s) != CAIRO_STATUS_SUCCESS) rc = AISPM_ERR;
@@ -469,6 +474,7 @@ int pdfw_render(const pdfw_opts_t *opts, pdfw_build_fn build, void *ctx, buf_t *
     }
     if (rc) out->len = start;
     if (p->logo) cairo_surface_destroy(p->logo);
+    for (int b = 0; b < 2; b++) pango_font_description_free(p->font[b]);
     free(p);
     return rc;
 }
