@@ -2,6 +2,7 @@
 // stack: a token is made with `aispm admin create-token`, two artifacts are
 // rendered, a grc_upload package is built and downloaded, and then
 //   - manifest.json.jws (detached, RS256) verifies with jose against the JWKS;
+//   - manifest.xml's XML-DSig verifies with xml-crypto and the certificate by kid;
 //   - evidence-chain.json recomputes and its checkpoints verify (node:crypto);
 //   - oscal/assessment-results.json is valid OSCAL 1.0.6 (ajv@8, strict: false, ajv-formats);
 //   - the public manifest projection is valid against the CAVRA
@@ -22,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 import Ajv2020 from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 
-import { validateOscal, verifyChain, verifyJws } from './verify-package.mjs';
+import { validateOscal, verifyChain, verifyJws, verifyXml } from './verify-package.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const REQUIRED_ENV = ['AISPM_TEST_BASE_URL', 'AISPM_TEST_CONFIG', 'AISPM_BIN'];
@@ -61,7 +62,7 @@ async function render(tok, reportId, format) {
   throw new Error(`render ${ref} did not finish`);
 }
 
-describe('signed export package (jose, ajv)', () => {
+describe('signed export package (jose, xml-crypto, ajv)', () => {
   let tok, dir, jwks, pkg;
   before(async () => {
     tok = token();
@@ -95,6 +96,10 @@ describe('signed export package (jose, ajv)', () => {
     } finally {
       writeFileSync(f, orig);
     }
+  });
+
+  it('verifies the enveloped XML-DSig of manifest.xml with xml-crypto and the published certificate', async () => {
+    assert.equal(await verifyXml(dir, BASE), pkg.kid);
   });
 
   it('recomputes the evidence-chain excerpt and verifies its checkpoints', () => {

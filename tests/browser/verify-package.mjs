@@ -14,6 +14,9 @@
 //          (node:crypto) with the JWKS key of its kid over the RFC 8785 form of
 //          {schema, tenant_ref, seq, digest, signed_at, kid, alg}, and every
 //          listed package event lies inside a verified segment;
+//   xml    manifest.xml's enveloped XML-DSig verifies with npm xml-crypto and
+//          the certificate of its KeyName from
+//          <base-url>/.well-known/aispm-signing-cert.pem?kid=<kid>;
 //   oscal  (when oscal/assessment-results.json exists and a schema is given)
 //          valid against the NIST OSCAL 1.0.6 JSON schema with ajv@8
 //          (strict: false, ajv-formats).
@@ -23,7 +26,10 @@ import { createHash, createPublicKey, verify as cryptoVerify } from 'node:crypto
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
+import { DOMParser } from '@xmldom/xmldom';
 import { base64url, createLocalJWKSet, flattenedVerify } from 'jose';
+import { SignedXml } from 'xml-crypto';
+import xpath from 'xpath';
 import Ajv from 'ajv';
 import addFormats from 'ajv-formats';
 
@@ -88,6 +94,21 @@ export function verifyChain(dir, jwks) {
   return { segments: x.segments.length, links, events: x.events.length };
 }
 
+export async function verifyXml(dir, base) {
+  const xml = readFileSync(path.join(dir, 'manifest.xml'), 'utf8');
+  const doc = new DOMParser().parseFromString(xml, 'text/xml');
+  const ds = "namespace-uri(.)='http://www.w3.org/2000/09/xmldsig#'";
+  const sigNode = xpath.select(`//*[local-name(.)='Signature' and ${ds}]`, doc)[0];
+  if (!sigNode) throw new Error('no ds:Signature');
+  const kid = xpath.select(`string(//*[local-name(.)='KeyName' and ${ds}])`, doc);
+  const res = await fetch(`${base}/.well-known/aispm-signing-cert.pem?kid=${encodeURIComponent(kid)}`);
+  if (!res.ok) throw new Error(`certificate of ${kid}: HTTP ${res.status}`);
+  const sig = new SignedXml({ publicCert: await res.text(), getCertFromKeyInfo: () => null });
+  sig.loadSignature(sigNode);
+  if (!sig.checkSignature(xml)) throw new Error('XML signature invalid');
+  return kid;
+}
+
 export function validateOscal(dir, schemaPath) {
   const schema = JSON.parse(readFileSync(schemaPath, 'utf8'));
   const ajv = new Ajv({ strict: false, allErrors: true });
@@ -116,6 +137,7 @@ async function main() {
   };
   await run('jws', () => verifyJws(dir, jwks));
   await run('chain', () => verifyChain(dir, jwks));
+  await run('xml', () => verifyXml(dir, base));
   if (oscalSchema && existsSync(path.join(dir, 'oscal', 'assessment-results.json')))
     await run('oscal', () => validateOscal(dir, oscalSchema));
   process.stdout.write(`${JSON.stringify(out)}\n`);

@@ -9,7 +9,8 @@ jose on the detached JWS of manifest.json with the key from
 /.well-known/jwks.json, node:crypto on the evidence-chain excerpt's
 checkpoint signatures, npm ajv@8 (+ ajv-formats) against NIST's OSCAL 1.0.6
 Assessment Results JSON schema and `xmllint --schema` against its XSD
-(tests/browser/verify-package.mjs runs the node parts). Flipping one byte of
+and npm xml-crypto on manifest.xml again (tests/browser/verify-package.mjs
+runs the node parts). Flipping one byte of
 an artifact, of manifest.json, of the JWS signature, of manifest.xml or of a
 chain body makes the matching verification fail. The projection validates
 against aispm-report-export-package-manifest.schema.json and holds no
@@ -175,7 +176,7 @@ def test_xmlsec1_verifies_the_xml_manifest(extracted):
 def test_jose_chain_and_oscal_json_verify(base_url, extracted, pk):
     rc, out = node_verify(base_url, extracted.dir)
     assert rc == 0, out
-    assert out["jws"]["result"] == extracted.meta["kid"]
+    assert out["jws"]["result"] == extracted.meta["kid"] == out["xml"]["result"]
     assert out["chain"]["result"]["events"] == 1 + len(pk.artifacts)
     assert out["oscal"]["result"] == len(pk.artifacts)
     x = json.loads((extracted.dir / "evidence-chain.json").read_bytes())
@@ -233,6 +234,8 @@ def test_flipped_bytes_fail_verification(base_url, extracted, tmp_path):
     xml = (d / "manifest.xml").read_text()
     (d / "manifest.xml").write_text(xml.replace("<retention-class>audit_record<", "<retention-class>audit_recorc<"))
     assert xmlsec_verify(d, extracted.cert).returncode != 0
+    rc, out = node_verify(base_url, d)
+    assert rc == 1 and not out["xml"]["ok"] and out["jws"]["ok"], out
     d = copy()
     sv = re.search(r"<ds:SignatureValue>([^<]+)</ds:SignatureValue>", xml).group(1)
     forged = sv[:20] + ("A" if sv[20] != "A" else "B") + sv[21:]
