@@ -83,15 +83,8 @@ void api_package_content(req_t *r) {
         resp_error(r, rc);
         return;
     }
-    char disp[300], etag[80];
     /* the filename is built from the package type and ULID only */
-    snprintf(disp, sizeof disp, "attachment; filename=\"%s\"", c.filename);
-    snprintf(etag, sizeof etag, "\"sha256-%s\"", c.digest);
-    resp_text(r, 200, c.content_type, c.bytes.data ? c.bytes.data : "", c.bytes.len);
-    resp_header(r, "Content-Disposition", disp);
-    resp_header(r, "X-Package-SHA256", c.digest);
-    resp_header(r, "ETag", etag);
-    resp_header(r, "Cache-Control", "private, no-store");
+    resp_attachment(r, c.content_type, &c.bytes, c.filename, c.digest, "X-Package-SHA256");
     render_content_free(&c);
 }
 

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "audit/evidence.h"
+#include "core/cursor.h"
 #include "core/err.h"
 #include "core/hash.h"
 #include "core/jcs.h"
@@ -909,14 +910,9 @@ int packages_get(db_t *db, const actor_t *a, const char *ref, json_object **out)
 
 int packages_list(db_t *db, const actor_t *a, const char *cursor, int limit, json_object **out) {
     *out = NULL;
-    if (limit < 1 || limit > 100) limit = 25;
-    long long before = 0;
-    if (cursor && *cursor) {
-        char *end;
-        errno = 0;
-        before = strtoll(cursor, &end, 10);
-        if (errno || *end || before <= 0) return AISPM_EINVAL;
-    }
+    limit = cursor_limit(limit);
+    long long before;
+    if (cursor_parse(cursor, &before)) return AISPM_EINVAL;
     db_res_t *res;
     int rc = db_query(db,
                       "SELECT " PKG_COLUMNS "FROM export_packages p WHERE p.tenant_id = ? AND (? = 0 OR p.id < ?) "
@@ -933,13 +929,7 @@ int packages_list(db_t *db, const actor_t *a, const char *cursor, int limit, jso
     }
     db_res_free(res);
     json_object_object_add(o, "packages", arr);
-    if (n == limit) {
-        char c[32];
-        snprintf(c, sizeof c, "%lld", last);
-        put_str(o, "next_cursor", c);
-    } else {
-        json_object_object_add(o, "next_cursor", NULL);
-    }
+    cursor_set_next(o, n, limit, last);
     *out = o;
     return 0;
 }
@@ -1049,21 +1039,18 @@ int packages_content(db_t *db, const config_t *cfg, const actor_t *a, const char
         db_res_free(res);
         return AISPM_ENOTFOUND;
     }
-    char path[2200], type[32];
+    char storage[1100], type[32];
     long long size = db_res_int(res, 1);
     snprintf(out->digest, sizeof out->digest, "%s", db_res_str(res, 0));
     snprintf(out->filename, sizeof out->filename, "%s", db_res_str(res, 2));
-    snprintf(path, sizeof path, "%s/%s", cfg->artifacts_dir, db_res_str(res, 3));
+    snprintf(storage, sizeof storage, "%s", db_res_str(res, 3));
     snprintf(type, sizeof type, "%s", db_res_str(res, 4));
     snprintf(out->content_type, sizeof out->content_type, "application/zip");
     db_res_free(res);
-    rc = buf_read_file(&out->bytes, path);
-    char hex[65];
-    if (!rc) sha256_hex(out->bytes.data ? out->bytes.data : "", out->bytes.len, hex);
-    if (rc || (long long)out->bytes.len != size || strcmp(hex, out->digest)) {
+    rc = renderer_read_stored(cfg, storage, size, out->digest, &out->bytes);
+    if (rc) {
         log_msg(LOG_ERROR, "package_integrity", "package %s is missing or does not match its digest", ref);
-        render_content_free(out);
-        return AISPM_EIO;
+        return rc;
     }
     json_object *d = json_object_new_object();
     put_str(d, "package_type", type);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "audit/evidence.h"
+#include "core/cursor.h"
 #include "core/err.h"
 #include "core/hash.h"
 #include "core/jcs.h"
@@ -171,14 +172,9 @@ int renderer_status(db_t *db, const actor_t *a, const char *ref, json_object **o
 
 int renderer_history(db_t *db, const actor_t *a, const char *cursor, int limit, json_object **out) {
     *out = NULL;
-    if (limit < 1 || limit > 100) limit = 25;
-    long long before = 0;
-    if (cursor && *cursor) {
-        char *end;
-        errno = 0;
-        before = strtoll(cursor, &end, 10);
-        if (errno || *end || before <= 0) return AISPM_EINVAL;
-    }
+    limit = cursor_limit(limit);
+    long long before;
+    if (cursor_parse(cursor, &before)) return AISPM_EINVAL;
     db_res_t *res;
     int rc = db_query(db, RENDER_SELECT "WHERE r.tenant_id = ? AND (? = 0 OR r.id < ?) ORDER BY r.id DESC LIMIT ?",
                       DB_ARGS(DBI(a->tenant_id), DBI(before), DBI(before), DBI(limit)), &res);
@@ -193,13 +189,7 @@ int renderer_history(db_t *db, const actor_t *a, const char *cursor, int limit, 
     }
     db_res_free(res);
     json_object_object_add(o, "renders", arr);
-    if (n == limit) {
-        char c[32];
-        snprintf(c, sizeof c, "%lld", last);
-        put_str(o, "next_cursor", c);
-    } else {
-        json_object_object_add(o, "next_cursor", NULL);
-    }
+    cursor_set_next(o, n, limit, last);
     *out = o;
     return 0;
 }
@@ -260,7 +250,7 @@ int renderer_artifact_load(db_t *db, const config_t *cfg, long long tenant_id, c
         db_res_free(res);
         return AISPM_ENOTFOUND;
     }
-    char path[2200];
+    char storage[1100];
     out->id = db_res_int(res, 0);
     snprintf(out->ref, sizeof out->ref, "%s", db_res_str(res, 1));
     snprintf(out->report_id, sizeof out->report_id, "%s", db_res_str(res, 2));
@@ -270,14 +260,22 @@ int renderer_artifact_load(db_t *db, const config_t *cfg, long long tenant_id, c
     snprintf(out->content_type, sizeof out->content_type, "%s", db_res_str(res, 8));
     snprintf(out->filename, sizeof out->filename, "%s", db_res_str(res, 9));
     snprintf(out->evidence_ref, sizeof out->evidence_ref, "%s", db_res_str(res, 13));
-    snprintf(path, sizeof path, "%s/%s", cfg->artifacts_dir, db_res_str(res, 15));
+    snprintf(storage, sizeof storage, "%s", db_res_str(res, 15));
     db_res_free(res);
-    rc = buf_read_file(&out->bytes, path);
-    char hex[SHA256_HEX_LEN + 1];
-    if (!rc) sha256_hex(out->bytes.data ? out->bytes.data : "", out->bytes.len, hex);
-    if (rc || (long long)out->bytes.len != out->size || strcmp(hex, out->digest)) {
-        log_msg(LOG_ERROR, "artifact_integrity", "artifact %s is missing or does not match its digest", ref);
-        buf_free(&out->bytes);
+    rc = renderer_read_stored(cfg, storage, out->size, out->digest, &out->bytes);
+    if (rc) log_msg(LOG_ERROR, "artifact_integrity", "artifact %s is missing or does not match its digest", ref);
+    return rc;
+}
+
+int renderer_read_stored(const config_t *cfg, const char *storage_path, long long size, const char *digest,
+                         buf_t *out) {
+    char path[2200], hex[SHA256_HEX_LEN + 1];
+    snprintf(path, sizeof path, "%s/%s", cfg->artifacts_dir, storage_path);
+    buf_reset(out);
+    int rc = buf_read_file(out, path);
+    if (!rc) sha256_hex(out->data ? out->data : "", out->len, hex);
+    if (rc || (long long)out->len != size || strcmp(hex, digest)) {
+        buf_free(out);
         return AISPM_EIO;
     }
     return 0;

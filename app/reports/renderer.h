@@ -93,6 +93,11 @@ typedef struct {
 int renderer_artifact_load(db_t *db, const config_t *cfg, long long tenant_id, const char *artifact_ref,
                            artifact_blob_t *out);
 
+/* reads <artifacts_dir>/<storage_path> into out (reset first) and checks
+ * its size and SHA-256; AISPM_EIO when missing or altered (out freed) */
+int renderer_read_stored(const config_t *cfg, const char *storage_path, long long size, const char *digest,
+                         buf_t *out);
+
 /* stores bytes content-addressed and immutable as
  * <artifacts_dir>/<tenant_ulid>/<digest> (temp file, fsync, mode 0440,
  * rename, directory fsync; an existing file of the right size is kept).
