@@ -631,6 +631,7 @@ static int manifest_xml(json_object *m, const char *manifest_json_digest, buf_t 
     xmlTextWriterEndElement(w);
     json_object *ch = get(m, "evidence_chain");
     xmlTextWriterStartElement(w, BAD_CAST "evidence-chain");
+    xml_attr(w, "ref", jstr(ch, "ref"));
     xml_attr(w, "file", jstr(ch, "file"));
     xml_attr_int(w, "checkpoint-seq", json_object_get_int64(get(ch, "checkpoint_seq")));
     xml_attr(w, "checkpoint-digest", jstr(ch, "checkpoint_digest"));
@@ -766,6 +767,10 @@ static int build_zip(const actor_t *a, pkg_t *p, json_object *excerpt, const sig
     json_object_object_add(m, "delivery_targets", json_object_get(p->targets));
     json_object_object_add(m, "evidence_refs", erefs);
     json_object *ch = json_object_new_object();
+    char chain_ref[160], pulid[ULID_LEN + 1] = "";
+    ref_parse(p->ref, "package", NULL, pulid);
+    snprintf(chain_ref, sizeof chain_ref, "enterprise-private://evidence-chain/%s/checkpoint/%lld", pulid, p->cp_seq);
+    put_str(ch, "ref", chain_ref);
     put_str(ch, "file", "evidence-chain.json");
     put_int(ch, "checkpoint_seq", p->cp_seq);
     put_str(ch, "checkpoint_digest", p->cp_digest);

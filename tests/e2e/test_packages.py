@@ -154,6 +154,7 @@ def test_package_holds_the_artifacts_and_sha256sums_verify(pk, extracted):
     # the package's own evidence and the artifacts' render evidence are listed
     assert len(m["evidence_refs"]) == 1 + len(pk.artifacts)
     assert m["evidence_chain"]["checkpoint_seq"] == meta["checkpoint_seq"] > 0
+    assert m["evidence_chain"]["ref"].endswith(f"/checkpoint/{meta['checkpoint_seq']}")
     assert m["signing"]["kid"] == meta["kid"] and m["signing"]["alg"] == "RS256"
     assert hashlib.sha256((d / "manifest.json").read_bytes()).hexdigest() == meta["manifest_digest"]
 
@@ -266,6 +267,7 @@ def test_public_manifest_projection_validates_and_holds_only_refs(pk, extracted)
     m = json.loads((extracted.dir / "manifest.json").read_bytes())
     assert [a["digest_ref"] for a in proj["artifacts"]] == [f"sha256:{a['sha256']}" for a in m["artifacts"]]
     assert proj["integrity"]["manifest_digest_ref"] == f"sha256:{extracted.meta['manifest_digest']}"
+    assert proj["integrity"]["chain_ref"] == m["evidence_chain"]["ref"]
     assert all(e.startswith("cavra://evidence/redacted/") for e in proj["evidence"]["source_evidence_refs"])
     text = r.text
     assert "@" not in text and "http://" not in text and "https://" not in text
