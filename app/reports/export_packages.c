@@ -15,9 +15,9 @@
  *   - No recipient address, URL or report content enters the manifest, the
  *     evidence or the projection: delivery targets are opaque refs.
  *   - The build is synchronous: the artifacts are already rendered and
- *     stored, so a package costs reading, hashing, zipping and two RSA
- *     signatures (tens of milliseconds for the 50-artifact maximum of
- *     typical sizes), which the job queue would only delay.
+ *     stored, so a package costs reading, hashing, zipping, a checkpoint and
+ *     two RSA signatures (~20 ms for three artifacts, ~45 ms for 18 through
+ *     nginx), which the job queue would only delay.
  */
 #include "reports/export_packages.h"
 
