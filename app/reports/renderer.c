@@ -246,26 +246,25 @@ int renderer_artifact(db_t *db, const actor_t *a, const char *ref, json_object *
     return *out ? 0 : AISPM_ENOTFOUND;
 }
 
-int renderer_artifact_content(db_t *db, const config_t *cfg, const actor_t *a, const char *ref,
-                              const char *request_id, render_content_t *out) {
+int renderer_artifact_bytes(db_t *db, const config_t *cfg, long long tenant_id, const char *ref,
+                            render_content_t *out) {
     memset(out, 0, sizeof *out);
     if (!ref || !ref_parse(ref, "artifact", NULL, NULL)) return AISPM_ENOTFOUND;
     db_res_t *res;
-    int rc = db_query(db, ARTIFACT_SELECT "WHERE tenant_id = ? AND ref = ?", DB_ARGS(DBI(a->tenant_id), DBS(ref)),
-                      &res);
+    int rc = db_query(db, ARTIFACT_SELECT "WHERE tenant_id = ? AND ref = ?", DB_ARGS(DBI(tenant_id), DBS(ref)), &res);
     if (rc) return rc;
     if (!db_res_next(res)) {
         db_res_free(res);
         return AISPM_ENOTFOUND;
     }
-    char path[2200], report_id[80], format[24];
+    char path[2200];
     long long size = db_res_int(res, 6);
     snprintf(path, sizeof path, "%s/%s", cfg->artifacts_dir, db_res_str(res, 14));
     snprintf(out->digest, sizeof out->digest, "%s", db_res_str(res, 5));
     snprintf(out->content_type, sizeof out->content_type, "%s", db_res_str(res, 7));
     snprintf(out->filename, sizeof out->filename, "%s", db_res_str(res, 8));
-    snprintf(report_id, sizeof report_id, "%s", db_res_str(res, 1));
-    snprintf(format, sizeof format, "%s", db_res_str(res, 2));
+    snprintf(out->report_id, sizeof out->report_id, "%s", db_res_str(res, 1));
+    snprintf(out->format, sizeof out->format, "%s", db_res_str(res, 2));
     db_res_free(res);
     rc = buf_read_file(&out->bytes, path);
     char hex[SHA256_HEX_LEN + 1];
@@ -275,11 +274,18 @@ int renderer_artifact_content(db_t *db, const config_t *cfg, const actor_t *a, c
         render_content_free(out);
         return AISPM_EIO;
     }
+    return 0;
+}
+
+int renderer_artifact_content(db_t *db, const config_t *cfg, const actor_t *a, const char *ref,
+                              const char *request_id, render_content_t *out) {
+    int rc = renderer_artifact_bytes(db, cfg, a->tenant_id, ref, out);
+    if (rc) return rc;
     json_object *d = json_object_new_object();
-    put_str(d, "report_id", report_id);
-    put_str(d, "format", format);
+    put_str(d, "report_id", out->report_id);
+    put_str(d, "format", out->format);
     put_str(d, "digest", out->digest);
-    put_int(d, "size", size);
+    put_int(d, "size", (long long)out->bytes.len);
     rc = auth_evidence(db, a, "report.artifact_downloaded", ref, "success", request_id, d, NULL);
     json_object_put(d);
     if (rc) render_content_free(out);
