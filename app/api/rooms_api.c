@@ -49,12 +49,14 @@ void api_rooms_create(req_t *r) {
 
 void api_rooms_list(req_t *r) {
     json_object *o = NULL;
-    answer_json(r, rooms_list(r->app->db, &r->actor, &o), o);
+    int rc = rooms_list(r->app->db, &r->actor, &o);
+    answer_json(r, rc, o);
 }
 
 void api_rooms_get(req_t *r) {
     json_object *o = NULL;
-    answer_json(r, rooms_get(r->app->db, &r->actor, req_param(r, "room_ref"), &o), o);
+    int rc = rooms_get(r->app->db, &r->actor, req_param(r, "room_ref"), &o);
+    answer_json(r, rc, o);
 }
 
 void api_rooms_revoke(req_t *r) {
@@ -73,7 +75,8 @@ void api_rooms_invite(req_t *r) {
 
 void api_rooms_auditors(req_t *r) {
     json_object *o = NULL;
-    answer_json(r, rooms_auditors(r->app->db, &r->actor, req_param(r, "room_ref"), &o), o);
+    int rc = rooms_auditors(r->app->db, &r->actor, req_param(r, "room_ref"), &o);
+    answer_json(r, rc, o);
 }
 
 void api_rooms_revoke_auditor(req_t *r) {
@@ -86,5 +89,6 @@ void api_rooms_revoke_auditor(req_t *r) {
 
 void api_rooms_access_events(req_t *r) {
     json_object *o = NULL;
-    answer_json(r, rooms_access_events(r->app->db, &r->actor, req_param(r, "room_ref"), &o), o);
+    int rc = rooms_access_events(r->app->db, &r->actor, req_param(r, "room_ref"), &o);
+    answer_json(r, rc, o);
 }

@@ -112,7 +112,7 @@ typedef struct {
 #define ROOM_COLS                                                                                                \
     "SELECT id, ref, title, purpose, audience, allowed_domains, download_allowed, mfa_required, status, "       \
     "expires_at <= NOW(6), expiry_logged, expires_at, revoked_at, created_at, created_by_ref, evidence_ref "     \
-    "FROM evidence_rooms "
+    "FROM rooms "
 
 static void sql_to_rfc(const char *sql, char out[RFC3339_MAX]) {
     int64_t ms;
@@ -651,7 +651,7 @@ int rooms_create(db_t *db, const actor_t *a, json_object *body, const char *requ
     uint64_t id = 0;
     if (!rc)
         rc = db_exec(db,
-                     "INSERT INTO evidence_rooms (ref, tenant_id, title, purpose, audience, allowed_domains, "
+                     "INSERT INTO rooms (ref, tenant_id, title, purpose, audience, allowed_domains, "
                      "download_allowed, mfa_required, expires_at, created_by, created_by_ref, evidence_ref, "
                      "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                      DB_ARGS(DBS(r.ref), DBI(a->tenant_id), DBS(title), DBS(purpose), DBS(aud),
@@ -721,7 +721,7 @@ int rooms_revoke(db_t *db, const actor_t *a, const char *ref, const char *reques
     }
     char nowsql[RFC3339_MAX], ev[REF_MAX];
     now_texts(NULL, nowsql);
-    rc = db_exec(db, "UPDATE evidence_rooms SET status = 'revoked', revoked_at = ? WHERE tenant_id = ? AND id = ?",
+    rc = db_exec(db, "UPDATE rooms SET status = 'revoked', revoked_at = ? WHERE tenant_id = ? AND id = ?",
                  DB_ARGS(DBS(nowsql), DBI(a->tenant_id), DBI(r.id)), NULL, NULL);
     access_t e = {.event_type = "revoke", .outcome = "revoked", .decision = "revoke", .reason = "room_revoked",
                   .source = "revocation_worker", .actor_ref = a->user_ref, .actor_type = actor_type_of(a),
@@ -962,7 +962,7 @@ int rooms_mine(db_t *db, const actor_t *a, json_object **out) {
     int rc = db_query(db,
                       "SELECT r.ref, r.title, r.purpose, r.status, r.expires_at <= NOW(6), r.expires_at, "
                       "r.mfa_required, r.download_allowed, m.ref, m.revoked_at IS NULL FROM room_auditors m JOIN "
-                      "evidence_rooms r ON r.id = m.room_id AND r.tenant_id = m.tenant_id WHERE m.tenant_id = ? AND "
+                      "rooms r ON r.id = m.room_id AND r.tenant_id = m.tenant_id WHERE m.tenant_id = ? AND "
                       "m.user_id = ? ORDER BY r.id DESC LIMIT 200",
                       DB_ARGS(DBI(a->tenant_id), DBI(a->user_id)), &res);
     if (rc) return rc;
@@ -1045,7 +1045,7 @@ static int gate(db_t *db, const actor_t *a, const char *ref, const char *kind, c
                           .reason = "room_expired", .source = "scheduler", .actor_ref = "system",
                           .actor_type = "system"};
             if ((rc = access_append(db, a, r, &x, request_id, NULL)) ||
-                (rc = db_exec(db, "UPDATE evidence_rooms SET expiry_logged = 1 WHERE tenant_id = ? AND id = ?",
+                (rc = db_exec(db, "UPDATE rooms SET expiry_logged = 1 WHERE tenant_id = ? AND id = ?",
                               DB_ARGS(DBI(a->tenant_id), DBI(r->id)), NULL, NULL)))
                 return rc;
         }
@@ -1372,7 +1372,7 @@ int rooms_verify(db_t *db, long long tenant_id, rooms_verify_result_t *v) {
     memset(v, 0, sizeof *v);
     v->ok = true;
     db_res_t *res;
-    int rc = db_query(db, "SELECT id, ref FROM evidence_rooms WHERE tenant_id = ? ORDER BY id", DB_ARGS(DBI(tenant_id)),
+    int rc = db_query(db, "SELECT id, ref FROM rooms WHERE tenant_id = ? ORDER BY id", DB_ARGS(DBI(tenant_id)),
                       &res);
     if (rc) return rc;
     long long *ids = NULL;

@@ -1,9 +1,10 @@
 -- 009_rooms.sql: evidence rooms (reports/evidence_rooms.c).
 --
--- * evidence_rooms: what is shared, with whom (audience, allowed auditor
+-- * rooms: what is shared, with whom (audience, allowed auditor
 --   domains — private, projected only as digests), until when, and how
 --   (download permission, MFA). Status is active or revoked; "expired" is
---   derived from expires_at at every request.
+--   derived from expires_at at every request. (Not named evidence_*: a room
+--   changes state; only its access events are append-only.)
 -- * room_items: the room's contents, one row per item. item_kind says what the
 --   item is: 'artifact' (artifact_id set) today; 'package' (export packages,
 --   item_ref = package ref) is reserved so packages can be added without a
@@ -22,7 +23,7 @@
 --   cannot fork. Named evidence_*: the application user may only SELECT and
 --   INSERT, and triggers refuse UPDATE and DELETE for everyone.
 
-CREATE TABLE evidence_rooms (
+CREATE TABLE rooms (
   id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
   ref CHAR(40) NOT NULL UNIQUE,               -- evidence-room:ULID
   tenant_id BIGINT UNSIGNED NOT NULL,
@@ -54,7 +55,7 @@ CREATE TABLE room_items (
   artifact_id BIGINT UNSIGNED NULL,
   UNIQUE KEY uq_room_item (room_id, item_ref),
   KEY (tenant_id, room_id),
-  CONSTRAINT fk_room_items_room FOREIGN KEY (room_id) REFERENCES evidence_rooms(id),
+  CONSTRAINT fk_room_items_room FOREIGN KEY (room_id) REFERENCES rooms(id),
   CONSTRAINT fk_room_items_artifact FOREIGN KEY (artifact_id) REFERENCES artifacts(id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin;
 
@@ -70,7 +71,7 @@ CREATE TABLE room_auditors (
   revoked_at DATETIME(6) NULL,
   UNIQUE KEY uq_room_user (room_id, user_id),
   KEY (tenant_id, user_id),
-  CONSTRAINT fk_room_auditors_room FOREIGN KEY (room_id) REFERENCES evidence_rooms(id),
+  CONSTRAINT fk_room_auditors_room FOREIGN KEY (room_id) REFERENCES rooms(id),
   CONSTRAINT fk_room_auditors_user FOREIGN KEY (user_id) REFERENCES users(id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin;
 
@@ -100,7 +101,7 @@ CREATE TABLE auditor_mfa_sessions (
   session_id BIGINT UNSIGNED NOT NULL PRIMARY KEY,
   user_id BIGINT UNSIGNED NOT NULL,
   verified_at DATETIME(6) NOT NULL,
-  CONSTRAINT fk_mfa_session FOREIGN KEY (session_id) REFERENCES sessions(id)
+  KEY (user_id)
 ) ENGINE=InnoDB;
 
 CREATE TABLE evidence_room_access_events (
