@@ -17,6 +17,28 @@
 #include "reports/evidence_rooms.h"
 #include "reports/renderer.h"
 
+/* answers rc (an error) or the outcome's problem; true when it did */
+static bool failed(req_t *r, int rc, room_outcome_t *o) {
+    if (rc) {
+        resp_error(r, rc);
+        return true;
+    }
+    if (o->status >= 400) {
+        resp_problem(r, o->status, o->code, o->detail, o->body);
+        return true;
+    }
+    return false;
+}
+
+/* the page, or the error rc */
+static void page_or_error(req_t *r, int rc, const char *tmpl, const char *title, json_object *o) {
+    if (rc) {
+        resp_error(r, rc);
+        return;
+    }
+    resp_page(r, 200, tmpl, title, o);
+}
+
 static void deny_page(req_t *r, room_outcome_t *d) {
     if (!strcmp(d->code, "mfa_required")) {
         /* the MFA prompt of the room, with the refusal status */
@@ -30,13 +52,9 @@ static void deny_page(req_t *r, room_outcome_t *d) {
 }
 
 void portal_rooms(req_t *r) {
-    json_object *o;
+    json_object *o = NULL;
     int rc = rooms_mine(r->app->db, &r->actor, &o);
-    if (rc) {
-        resp_error(r, rc);
-        return;
-    }
-    resp_page(r, 200, "rooms", "My evidence rooms", o);
+    page_or_error(r, rc, "rooms", "My evidence rooms", o);
 }
 
 static void view(req_t *r, const char *artifact_ref, const char *tmpl, const char *title) {
@@ -118,13 +136,9 @@ void portal_room_mfa(req_t *r) {
 }
 
 void portal_mfa(req_t *r) {
-    json_object *o;
+    json_object *o = NULL;
     int rc = rooms_mfa_state(r->app->db, &r->actor, &o);
-    if (rc) {
-        resp_error(r, rc);
-        return;
-    }
-    resp_page(r, 200, "mfa", "Two-factor authentication", o);
+    page_or_error(r, rc, "mfa", "Two-factor authentication", o);
 }
 
 void portal_mfa_post(req_t *r) { mfa_check(r, NULL, "/portal/mfa"); }
@@ -233,14 +247,7 @@ void portal_rooms_manage_create(req_t *r) {
     room_outcome_t o;
     int rc = rooms_create(r->app->db, &r->actor, body, r->request_id, &o);
     json_object_put(body);
-    if (rc) {
-        resp_error(r, rc);
-        return;
-    }
-    if (o.status >= 400) {
-        resp_problem(r, o.status, o.code, o.detail, o.body);
-        return;
-    }
+    if (failed(r, rc, &o)) return;
     json_object *room, *ref;
     char loc[128];
     json_object_object_get_ex(o.body, "room", &room);
@@ -277,14 +284,7 @@ void portal_rooms_manage_invite(req_t *r) {
     room_outcome_t o;
     int rc = rooms_invite(r->app->db, &r->actor, req_param(r, "room_ref"), body, r->request_id, &o);
     json_object_put(body);
-    if (rc) {
-        resp_error(r, rc);
-        return;
-    }
-    if (o.status >= 400) {
-        resp_problem(r, o.status, o.code, o.detail, o.body);
-        return;
-    }
+    if (failed(r, rc, &o)) return;
     /* the link is shown once, to the inviter, on this answer */
     manage_room_page(r, 201, o.body);
 }
@@ -292,14 +292,7 @@ void portal_rooms_manage_invite(req_t *r) {
 void portal_rooms_manage_revoke(req_t *r) {
     room_outcome_t o;
     int rc = rooms_revoke(r->app->db, &r->actor, req_param(r, "room_ref"), r->request_id, &o);
-    if (rc) {
-        resp_error(r, rc);
-        return;
-    }
-    if (o.status >= 400) {
-        resp_problem(r, o.status, o.code, o.detail, o.body);
-        return;
-    }
+    if (failed(r, rc, &o)) return;
     room_outcome_free(&o);
     char loc[128];
     snprintf(loc, sizeof loc, "/portal/evidence-rooms/%s", req_param(r, "room_ref"));
@@ -310,10 +303,7 @@ void portal_rooms_manage_revoke_auditor(req_t *r) {
     room_outcome_t o;
     int rc = rooms_revoke_auditor(r->app->db, &r->actor, req_param(r, "room_ref"), req_param(r, "auditor_ref"),
                                   r->request_id, &o);
-    if (rc) {
-        resp_error(r, rc);
-        return;
-    }
+    if (failed(r, rc, &o)) return;
     room_outcome_free(&o);
     char loc[128];
     snprintf(loc, sizeof loc, "/portal/evidence-rooms/%s", req_param(r, "room_ref"));
