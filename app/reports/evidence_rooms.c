@@ -323,9 +323,10 @@ static int access_append(db_t *db, const actor_t *a, const room_t *r, const acce
     char ref[REF_MAX], ev_ref[EVIDENCE_REF_MAX], now[RFC3339_MAX], nowsql[RFC3339_MAX], prev[65] = "";
     long long seq = 1;
     db_res_t *res;
-    int rc = db_query(db, "SELECT seq, digest FROM evidence_room_access_events WHERE room_id = ? ORDER BY seq DESC "
-                          "LIMIT 1",
-                      DB_ARGS(DBI(r->id)), &res);
+    int rc = db_query(db,
+                      "SELECT seq, digest FROM evidence_room_access_events WHERE tenant_id = ? AND room_id = ? "
+                      "ORDER BY seq DESC LIMIT 1",
+                      DB_ARGS(DBI(a->tenant_id), DBI(r->id)), &res);
     if (rc) return rc;
     if (db_res_next(res)) {
         seq = db_res_int(res, 0) + 1;
@@ -1253,12 +1254,14 @@ int rooms_mfa_verify(db_t *db, const actor_t *a, const char *code, const char *r
     memset(secret, 0, sizeof secret);
     char nowsql[RFC3339_MAX];
     now_texts(NULL, nowsql);
+    uint64_t used = 0;
     if (*ok) {
         rc = db_exec(db,
                      "UPDATE auditor_mfa SET last_step = ?, enabled_at = COALESCE(enabled_at, ?) WHERE user_id = ? "
-                     "AND last_step < ?",
-                     DB_ARGS(DBI(step), DBS(nowsql), DBI(a->user_id), DBI(step)), NULL, NULL);
-        if (!rc)
+                     "AND tenant_id = ? AND last_step < ?",
+                     DB_ARGS(DBI(step), DBS(nowsql), DBI(a->user_id), DBI(a->tenant_id), DBI(step)), &used, NULL);
+        if (!rc && used != 1) *ok = false; /* the step was taken meanwhile: a reuse */
+        if (!rc && *ok)
             rc = db_exec(db,
                          "INSERT INTO auditor_mfa_sessions (session_id, user_id, verified_at) VALUES (?, ?, ?) ON "
                          "DUPLICATE KEY UPDATE verified_at = VALUES(verified_at)",
@@ -1337,8 +1340,8 @@ int rooms_invitation_accept(db_t *db, const char *token, const char *password, c
     char nowsql[RFC3339_MAX];
     now_texts(NULL, nowsql);
     uint64_t n = 0;
-    rc = db_exec(db, "UPDATE auditor_invitations SET used_at = ? WHERE id = ? AND used_at IS NULL",
-                 DB_ARGS(DBS(nowsql), DBI(id)), &n, NULL);
+    rc = db_exec(db, "UPDATE auditor_invitations SET used_at = ? WHERE id = ? AND tenant_id = ? AND used_at IS NULL",
+                 DB_ARGS(DBS(nowsql), DBI(id), DBI(tid)), &n, NULL);
     if (!rc && n != 1) rc = AISPM_ENOTFOUND; /* a concurrent use won */
     if (!rc)
         rc = db_exec(db, "UPDATE users SET password_hash = ? WHERE id = ? AND tenant_id = ? AND role = 'auditor'",
@@ -1347,8 +1350,9 @@ int rooms_invitation_accept(db_t *db, const char *token, const char *password, c
     actor_t who;
     memset(&who, 0, sizeof who);
     if (!rc && !(rc = db_query(db,
-                               "SELECT u.ref, t.ref FROM users u JOIN tenants t ON t.id = u.tenant_id WHERE u.id = ?",
-                               DB_ARGS(DBI(uid)), &res))) {
+                               "SELECT u.ref, t.ref FROM users u JOIN tenants t ON t.id = u.tenant_id WHERE u.id = ? "
+                               "AND u.tenant_id = ?",
+                               DB_ARGS(DBI(uid), DBI(tid)), &res))) {
         if (db_res_next(res)) {
             snprintf(who.user_ref, sizeof who.user_ref, "%s", db_res_str(res, 0));
             snprintf(who.tenant_ref, sizeof who.tenant_ref, "%s", db_res_str(res, 1));
