@@ -266,7 +266,10 @@ static void manage_room_page(req_t *r, int status, json_object *invitation) {
         resp_error(r, rc);
         return;
     }
-    json_object *o = json_object_new_object();
+    json_object *o = json_object_new_object(), *rm, *st;
+    bool active = json_object_object_get_ex(room, "room", &rm) && json_object_object_get_ex(rm, "status", &st) &&
+                  !strcmp(json_object_get_string(st), "active");
+    json_object_object_add(o, "active", json_object_new_boolean(active));
     json_object_object_add(o, "projection", room);
     if (rooms_auditors(r->app->db, &r->actor, ref, &auds) == 0) json_object_object_add(o, "auditors", auds);
     if (rooms_access_events(r->app->db, &r->actor, ref, &evs) == 0) json_object_object_add(o, "access", evs);
