@@ -40,7 +40,6 @@ AISPM_PACKAGES=(
     python3 python3-jsonschema python3-aiosmtpd python3-pytest
     python3-openpyxl python3-docx unzip poppler-utils
     chromium nodejs npm
-    # benchmarks
     qpdf
 )
 

@@ -14,6 +14,7 @@ import os
 import re
 import struct
 import subprocess
+import tempfile
 import time
 import urllib.parse
 import zipfile
@@ -238,8 +239,13 @@ def test_pdf_download_is_watermarked_on_every_page(rooms):
         assert f"download id {dl}" in text, f"page {i + 1} lacks the download id"
         assert a.auditor_ref in text and room in text, f"page {i + 1} lacks the auditor or room ref"
         assert re.search(r"Downloaded \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", text)
-    # the page content is still there
+    # the page content is still there, and an independent PDF library finds no error in the copy
     assert "Board Pack" in pages[0]
+    with tempfile.NamedTemporaryFile(suffix=".pdf") as f:
+        f.write(r.body)
+        f.flush()
+        chk = subprocess.run(["qpdf", "--check", f.name], capture_output=True, timeout=60)
+    assert chk.returncode == 0 and b"No syntax or stream encoding errors" in chk.stdout, chk.stdout + chk.stderr
     # the stored artifact and its digest are unchanged
     after = rooms.m.get(f"{ARTIFACTS}/{pdf['artifact_ref']}").json()
     assert after["digest"] == pdf["digest"] and after["size"] == pdf["size"]
