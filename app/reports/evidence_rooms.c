@@ -358,7 +358,7 @@ static int access_append(db_t *db, const actor_t *a, const room_t *r, const acce
     put_str(d, "event_type", e->event_type);
     put_str(d, "access_outcome", e->outcome);
     put_str(d, "reason", e->reason);
-    if (e->actor_ref && strncmp(e->actor_ref, "user:", 5)) put_str(d, "auditor_ref", e->actor_ref);
+    if (e->actor_ref && !strncmp(e->actor_ref, "auditor:", 8)) put_str(d, "auditor_ref", e->actor_ref);
     if (e->artifact_ref) put_str(d, "artifact_ref", e->artifact_ref);
     if (e->download_id) put_str(d, "download_id", e->download_id);
     if (e->copy_digest) put_str(d, "copy_digest", e->copy_digest);
