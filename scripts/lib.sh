@@ -40,6 +40,7 @@ AISPM_PACKAGES=(
     python3 python3-jsonschema python3-aiosmtpd python3-pytest
     python3-openpyxl python3-docx unzip poppler-utils xmlsec1 libxml2-utils
     chromium nodejs npm
+    qpdf
 )
 
 : "${AISPM_BIN:=$AISPM_REPO/build/aispm}"

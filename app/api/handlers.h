@@ -50,6 +50,15 @@ void api_package_get(req_t *r);
 void api_package_manifest(req_t *r);
 void api_package_content(req_t *r);
 void api_signing_cert(req_t *r);
+/* api/rooms_api.c */
+void api_rooms_create(req_t *r);
+void api_rooms_list(req_t *r);
+void api_rooms_get(req_t *r);
+void api_rooms_revoke(req_t *r);
+void api_rooms_invite(req_t *r);
+void api_rooms_auditors(req_t *r);
+void api_rooms_revoke_auditor(req_t *r);
+void api_rooms_access_events(req_t *r);
 
 /* portal/portal.c */
 void portal_root(req_t *r);
@@ -80,5 +89,21 @@ void portal_brand_post(req_t *r);
 void portal_packages(req_t *r);
 void portal_packages_post(req_t *r);
 void portal_package_get(req_t *r);
+/* portal/portal_rooms.c */
+void portal_rooms(req_t *r);
+void portal_room(req_t *r);
+void portal_room_artifact(req_t *r);
+void portal_room_download(req_t *r);
+void portal_room_mfa(req_t *r);
+void portal_mfa(req_t *r);
+void portal_mfa_post(req_t *r);
+void portal_invitation(req_t *r);
+void portal_invitation_post(req_t *r);
+void portal_rooms_manage(req_t *r);
+void portal_rooms_manage_create(req_t *r);
+void portal_rooms_manage_room(req_t *r);
+void portal_rooms_manage_invite(req_t *r);
+void portal_rooms_manage_revoke(req_t *r);
+void portal_rooms_manage_revoke_auditor(req_t *r);
 
 #endif

@@ -268,6 +268,21 @@ int renderer_artifact_load(db_t *db, const config_t *cfg, long long tenant_id, c
     return rc;
 }
 
+int renderer_artifact_bytes(db_t *db, const config_t *cfg, long long tenant_id, const char *ref,
+                            render_content_t *out) {
+    memset(out, 0, sizeof *out);
+    artifact_blob_t blob;
+    int rc = renderer_artifact_load(db, cfg, tenant_id, ref, &blob);
+    if (rc) return rc;
+    out->bytes = blob.bytes;
+    snprintf(out->digest, sizeof out->digest, "%s", blob.digest);
+    snprintf(out->content_type, sizeof out->content_type, "%s", blob.content_type);
+    snprintf(out->filename, sizeof out->filename, "%s", blob.filename);
+    snprintf(out->report_id, sizeof out->report_id, "%s", blob.report_id);
+    snprintf(out->format, sizeof out->format, "%s", blob.format);
+    return 0;
+}
+
 int renderer_read_stored(const config_t *cfg, const char *storage_path, long long size, const char *digest,
                          buf_t *out) {
     char path[2200], hex[SHA256_HEX_LEN + 1];
@@ -284,19 +299,13 @@ int renderer_read_stored(const config_t *cfg, const char *storage_path, long lon
 
 int renderer_artifact_content(db_t *db, const config_t *cfg, const actor_t *a, const char *ref,
                               const char *request_id, render_content_t *out) {
-    memset(out, 0, sizeof *out);
-    artifact_blob_t blob;
-    int rc = renderer_artifact_load(db, cfg, a->tenant_id, ref, &blob);
+    int rc = renderer_artifact_bytes(db, cfg, a->tenant_id, ref, out);
     if (rc) return rc;
-    out->bytes = blob.bytes;
-    snprintf(out->digest, sizeof out->digest, "%s", blob.digest);
-    snprintf(out->content_type, sizeof out->content_type, "%s", blob.content_type);
-    snprintf(out->filename, sizeof out->filename, "%s", blob.filename);
     json_object *d = json_object_new_object();
-    put_str(d, "report_id", blob.report_id);
-    put_str(d, "format", blob.format);
+    put_str(d, "report_id", out->report_id);
+    put_str(d, "format", out->format);
     put_str(d, "digest", out->digest);
-    put_int(d, "size", blob.size);
+    put_int(d, "size", (long long)out->bytes.len);
     rc = auth_evidence(db, a, "report.artifact_downloaded", ref, "success", request_id, d, NULL);
     json_object_put(d);
     if (rc) render_content_free(out);

@@ -21,6 +21,9 @@ static const struct {
     {"/portal/brand", "Brand", "brand", PERM_SETTINGS_READ},
     {"/portal/audit", "Evidence chain", "audit", PERM_AUDIT_READ},
     {"/portal/tokens", "API tokens", "tokens", PERM_TOKENS_MANAGE},
+    {"/portal/evidence-rooms", "Evidence rooms", "evidence-rooms", PERM_EVIDENCE_ROOMS_MANAGE},
+    {"/portal/rooms", "My evidence rooms", "rooms", PERM_EVIDENCE_ROOMS_ACCESS},
+    {"/portal/mfa", "Two-factor", "mfa", PERM_EVIDENCE_ROOMS_ACCESS},
 };
 
 void resp_page(req_t *r, int status, const char *tmpl, const char *title, json_object *data) {
