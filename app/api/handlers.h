@@ -38,6 +38,18 @@ void api_render_list(req_t *r);
 void api_artifact_get(req_t *r);
 void api_artifact_content(req_t *r);
 
+/* api/delivery_api.c */
+void api_send_create(req_t *r);
+void api_setup_test_delivery(req_t *r);
+void api_recipient_policy_get(req_t *r);
+void api_recipient_policy_put(req_t *r);
+void api_approvals_list(req_t *r);
+void api_approval_get(req_t *r);
+void api_approval_decide(req_t *r);
+void api_deliveries_list(req_t *r);
+void api_delivery_get(req_t *r);
+void api_delivery_retry(req_t *r);
+
 /* portal/portal.c */
 void portal_root(req_t *r);
 void portal_login_get(req_t *r);

@@ -42,7 +42,7 @@ typedef struct {
     char from[255], reply_to[255];
     char webhook_url[1024], grc_upload_url[1024];
     char signing_secret_ref[520]; /* CAVRA_REPORT_WEBHOOK_SECRET_REF, else PROVIDER_TOKEN_REF */
-    char ca_file[512];      /* extra CA bundle for TLS (config smtp_ca_file); "" = system */
+    char ca_file[1024];     /* extra CA bundle for TLS (config smtp_ca_file); "" = system */
     long timeout_ms;
 } provider_settings_t;
 
@@ -68,6 +68,12 @@ int provider_smtp_send(const provider_settings_t *s, const provider_message_t *m
 int provider_http_post(const provider_settings_t *s, const char *url, const provider_message_t *m,
                        provider_outcome_t *out);
 
-/* builds the RFC 5322 message (exposed for tests); appends to out */
-struct buf_s;
+/* the RFC 5322 / MIME message provider_smtp_send transmits (exposed for
+ * tests): headers with the stable Message-ID, a text part and, when given,
+ * the attachment base64-encoded; CRLF line ends. Appends to out. */
+#include "core/buf.h"
+void provider_smtp_message(const provider_settings_t *s, const provider_message_t *m, int64_t date_ms, buf_t *out);
+/* "sha256=" + hex HMAC-SHA256(secret, timestamp "." body): what receivers check */
+void provider_signature(const char *secret, const char *timestamp, const char *body, size_t len, char out[80]);
+
 #endif

@@ -115,9 +115,11 @@ bool approvals_authorises(db_t *db, long long tenant_id, const char *approval_re
  * transaction, handler included); *n (may be NULL) = how many */
 int approvals_expire_due(db_t *db, int max, int *n);
 
-/* public projection (aispm-report-approval-decision.schema.json) of one
- * request, plus {state, approver_role, due_at, can_decide} outside the
- * contract object under "request_state" — see approvals.c */
+/* one request: {approval_ref, type, state, subject_kind, subject_ref,
+ * approver_role, risk_level, reason_code, requested_at, due_at, can_decide,
+ * request_digest, projection} where projection is the public contract object
+ * (aispm-report-approval-decision.schema.json) once the request has a
+ * decision (approved, rejected or expired), else null */
 int approvals_get(db_t *db, const actor_t *a, const char *approval_ref, json_object **out);
 /* {"approvals":[projection...], "next_cursor"}; state "" = any
  * (pending|approved|rejected|expired); decidable_only: only what this

@@ -32,6 +32,7 @@ typedef enum {
     FIELD_ROLES,
     FIELD_SCHEDULE,
     FIELD_RETRY,
+    FIELD_URL,
 } field_kind_t;
 
 typedef struct {

@@ -49,6 +49,26 @@ const route_t aispm_routes[] = {
     {"GET", "/enterprise/aispm/reports/setup/contract", PERM_SETTINGS_READ, api_setup_contract, 0,
      "api_setup_contract"},
 
+    /* governed delivery: recipient policy, approvals, send, deliveries */
+    {"GET", "/enterprise/aispm/reports/recipient-policy", PERM_SETTINGS_READ, api_recipient_policy_get, 0,
+     "api_recipient_policy"},
+    {"PUT", "/enterprise/aispm/reports/recipient-policy", PERM_SETTINGS_WRITE, api_recipient_policy_put, 0,
+     "api_recipient_policy_put"},
+    {"GET", "/enterprise/aispm/reports/approvals", PERM_CATALOG_READ, api_approvals_list, 0, "api_approvals_list"},
+    {"GET", "/enterprise/aispm/reports/approvals/{approval_ref}", PERM_CATALOG_READ, api_approval_get, 0,
+     "api_approval_get"},
+    {"POST", "/enterprise/aispm/reports/approvals/{approval_ref}/decision", PERM_APPROVALS_DECIDE,
+     api_approval_decide, 0, "api_approval_decide"},
+    {"POST", "/enterprise/aispm/reports/send", PERM_REPORTS_SEND, api_send_create, 0, "api_send_create"},
+    {"GET", "/enterprise/aispm/reports/deliveries", PERM_CATALOG_READ, api_deliveries_list, 0,
+     "api_deliveries_list"},
+    {"GET", "/enterprise/aispm/reports/deliveries/{delivery_ref}", PERM_CATALOG_READ, api_delivery_get, 0,
+     "api_delivery_get"},
+    {"POST", "/enterprise/aispm/reports/deliveries/{delivery_ref}/retry", PERM_REPORTS_SEND, api_delivery_retry, 0,
+     "api_delivery_retry"},
+    {"POST", "/enterprise/aispm/reports/setup/test-delivery", PERM_SETTINGS_WRITE, api_setup_test_delivery, 0,
+     "api_setup_test_delivery"},
+
     /* live ingestion and the posture projection */
     {"POST", "/enterprise/aispm/events", PERM_INGEST, api_ingest_event, 0, "api_ingest_event"},
     {"POST", "/enterprise/aispm/events/batch", PERM_INGEST, api_ingest_batch, 0, "api_ingest_batch"},
