@@ -300,3 +300,29 @@ void api_delivery_retry(req_t *r) {
     }
     resp_json(r, 202, o);
 }
+
+void api_delivery_endpoints_get(req_t *r) {
+    json_object *o;
+    int rc = delivery_endpoints_get(r->app->db, &r->actor, &o);
+    if (rc) {
+        resp_error(r, rc);
+        return;
+    }
+    resp_json(r, 200, o);
+}
+
+void api_delivery_endpoints_put(req_t *r) {
+    json_object *body, *errors = NULL;
+    if (!req_json_body(r, &body)) return;
+    int rc = delivery_endpoints_put(r->app->db, &r->actor, body, r->request_id, &errors);
+    json_object_put(body);
+    if (rc == AISPM_EINVAL) {
+        resp_problem(r, 422, "validation_failed", "some endpoint settings are not valid", errors);
+        return;
+    }
+    if (rc) {
+        resp_error(r, rc);
+        return;
+    }
+    api_delivery_endpoints_get(r);
+}

@@ -49,6 +49,8 @@ void api_approval_decide(req_t *r);
 void api_deliveries_list(req_t *r);
 void api_delivery_get(req_t *r);
 void api_delivery_retry(req_t *r);
+void api_delivery_endpoints_get(req_t *r);
+void api_delivery_endpoints_put(req_t *r);
 
 /* portal/portal.c */
 void portal_root(req_t *r);

@@ -839,8 +839,6 @@ static int64_t backoff_ms(int base_ms, int attempt, bool exponential) {
     return d + (int64_t)((double)d * 0.25 * ((double)r / 4294967296.0));
 }
 
-static const char *dl_actor_role(const dl_t *d) { return !strcmp(d->origin, "schedule") ? NULL : NULL; }
-
 /* records the outcome of an attempt: delivery row, audit event + evidence,
  * job state — one transaction, only while this worker still owns the job */
 static void finish_attempt(db_t *db, const config_t *cfg, job_claim_t *j, const dl_t *d, const provider_outcome_t *po,
@@ -872,7 +870,6 @@ static void finish_attempt(db_t *db, const config_t *cfg, job_claim_t *j, const 
     json_object_object_add(det, "provider_status", json_object_new_int(po->status));
     json_object_object_add(det, "attempt", json_object_new_int(d->attempts));
     json_object_object_add(det, "max_attempts", json_object_new_int(d->max_attempts));
-    put_s(det, "message_id_digest", NULL);
     char mid[SHA256_HEX_LEN + 1];
     sha256_hex(d->message_id, strlen(d->message_id), mid);
     put_s(det, "message_id_digest", mid);
@@ -890,7 +887,6 @@ static void finish_attempt(db_t *db, const config_t *cfg, job_claim_t *j, const 
                  .action = origin_action(d->origin),
                  .status = audit_status,
                  .actor_ref = "system",
-                 .actor_role = dl_actor_role(d),
                  .report_id = d->report_id,
                  .format = d->format,
                  .mode = mode_of(ch),
@@ -1449,4 +1445,124 @@ int delivery_stats(db_t *db, long long tenant_id, json_object **out) {
     json_object_object_add(o, "oldest_queued_age_ms", json_object_new_int64(oldest ? now_ms() - oldest : 0));
     *out = o;
     return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* channel endpoints: settings beside the setup wizard's (whose field list is
+ * fixed by the public setup contract) — SMTP transport security and the
+ * webhook / GRC endpoints with their signing-secret reference            */
+
+static const struct {
+    const char *key;     /* member of the JSON document */
+    const char *setting; /* settings row */
+    int kind;            /* 0 enum smtp_tls, 1 url, 2 secret ref */
+} endpoint_fields[] = {
+    {"smtp_tls", "CAVRA_REPORT_SMTP_TLS", 0},
+    {"webhook_url", "CAVRA_REPORT_WEBHOOK_URL", 1},
+    {"grc_upload_url", "CAVRA_REPORT_GRC_UPLOAD_URL", 1},
+    {"webhook_secret_ref", "CAVRA_REPORT_WEBHOOK_SECRET_REF", 2},
+};
+#define NENDPOINT ((int)(sizeof endpoint_fields / sizeof endpoint_fields[0]))
+
+static const char *endpoint_error(int kind, const char *v) {
+    if (!*v) return NULL; /* empty clears */
+    if (kind == 0)
+        return (!strcmp(v, "starttls") || !strcmp(v, "tls") || !strcmp(v, "none")) ? NULL
+                                                                                      : "must be starttls, tls or none";
+    if (kind == 2) return secretref_valid(v, NULL) ? NULL : "accepts only a secret reference (env:NAME or file:/absolute/path)";
+    size_t n = strlen(v);
+    if ((strncmp(v, "https://", 8) && strncmp(v, "http://", 7)) || n > 1000) return "must be an http(s) URL";
+    for (const char *p = v; *p; p++)
+        if (*p <= 0x20 || *p >= 0x7f) return "must be an http(s) URL without spaces";
+    return NULL;
+}
+
+int delivery_endpoints_get(db_t *db, const actor_t *a, json_object **out) {
+    provider_settings_t s;
+    int rc = provider_settings_load(db, NULL, a->tenant_id, &s);
+    if (rc) return rc;
+    json_object *o = json_object_new_object();
+    put_s(o, "delivery_mode", s.mode);
+    put_s(o, "smtp_tls", s.smtp_tls[0] ? s.smtp_tls : (s.smtp_port == 465 ? "tls" : "starttls"));
+    put_s(o, "webhook_url", s.webhook_url[0] ? s.webhook_url : NULL);
+    put_s(o, "grc_upload_url", s.grc_upload_url[0] ? s.grc_upload_url : NULL);
+    db_res_t *res;
+    rc = db_query(db, "SELECT value FROM settings WHERE tenant_id = ? AND name = 'CAVRA_REPORT_WEBHOOK_SECRET_REF'",
+                  DB_ARGS(DBI(a->tenant_id)), &res);
+    if (rc) {
+        json_object_put(o);
+        return rc;
+    }
+    put_s(o, "webhook_secret_ref", db_res_next(res) ? db_res_str(res, 0) : NULL);
+    db_res_free(res);
+    *out = o;
+    return 0;
+}
+
+int delivery_endpoints_put(db_t *db, const actor_t *a, json_object *doc, const char *request_id,
+                           json_object **errors) {
+    *errors = NULL;
+    if (!json_object_is_type(doc, json_type_object)) {
+        *errors = json_object_new_object();
+        json_object_object_add(*errors, "body", json_object_new_string("must be a JSON object"));
+        return AISPM_EINVAL;
+    }
+    json_object_object_foreach(doc, key, val) {
+        int k = -1;
+        for (int i = 0; i < NENDPOINT; i++)
+            if (!strcmp(key, endpoint_fields[i].key)) k = i;
+        const char *err = k < 0 ? "is not an endpoint setting"
+                          : !json_object_is_type(val, json_type_string) && !json_object_is_type(val, json_type_null)
+                              ? "must be a string or null"
+                              : endpoint_error(endpoint_fields[k].kind, json_object_get_string(val) ? json_object_get_string(val) : "");
+        if (err) {
+            if (!*errors) *errors = json_object_new_object();
+            json_object_object_add(*errors, key, json_object_new_string(err)); /* never the value */
+        }
+    }
+    if (*errors) return AISPM_EINVAL;
+    char now[RFC3339_MAX];
+    sql_datetime_format(now_ms(), now);
+    int rc = db_begin(db);
+    if (rc) return rc;
+    json_object *set = json_object_new_array(), *cleared = json_object_new_array();
+    for (int i = 0; !rc && i < NENDPOINT; i++) {
+        json_object *v;
+        if (!json_object_object_get_ex(doc, endpoint_fields[i].key, &v)) continue;
+        const char *s = json_object_get_string(v);
+        if (!s || !*s) {
+            rc = db_exec(db, "DELETE FROM settings WHERE tenant_id = ? AND name = ?",
+                         DB_ARGS(DBI(a->tenant_id), DBS(endpoint_fields[i].setting)), NULL, NULL);
+            json_object_array_add(cleared, json_object_new_string(endpoint_fields[i].setting));
+        } else {
+            rc = db_exec(db,
+                         "INSERT INTO settings (tenant_id, name, value, updated_at, updated_by) VALUES (?, ?, ?, ?, ?) "
+                         "ON DUPLICATE KEY UPDATE value = VALUES(value), updated_at = VALUES(updated_at), "
+                         "updated_by = VALUES(updated_by)",
+                         DB_ARGS(DBI(a->tenant_id), DBS(endpoint_fields[i].setting), DBS(s), DBS(now),
+                                 DBI(a->user_id)),
+                         NULL, NULL);
+            json_object_array_add(set, json_object_new_string(endpoint_fields[i].setting));
+        }
+    }
+    json_object *d = json_object_new_object();
+    json_object_object_add(d, "fields_set", set);
+    json_object_object_add(d, "fields_cleared", cleared);
+    json_object_object_add(d, "raw_values_recorded", json_object_new_boolean(0));
+    evidence_event_t ev = {.tenant_id = a->tenant_id,
+                           .tenant_ref = a->tenant_ref,
+                           .actor_ref = a->user_ref,
+                           .actor_role = a->role,
+                           .action = "settings.updated",
+                           .object_ref = "settings:delivery_endpoints",
+                           .outcome = "success",
+                           .request_id = request_id,
+                           .details = d};
+    if (!rc) rc = evidence_append(db, &ev, NULL);
+    json_object_put(d);
+    if (rc) {
+        db_rollback(db);
+        return rc;
+    }
+    return db_commit(db);
 }

@@ -114,6 +114,15 @@ int delivery_audit_record(db_t *db, long long tenant_id, const char *tenant_ref,
  * queued age */
 int delivery_stats(db_t *db, long long tenant_id, json_object **out);
 
+/* channel endpoint settings (beside the setup wizard, whose fields are fixed
+ * by the public contract): {smtp_tls: starttls|tls|none, webhook_url,
+ * grc_upload_url, webhook_secret_ref (env:/file: reference)}; PUT sets the
+ * members present (empty or null clears) and records settings.updated with
+ * field names only */
+int delivery_endpoints_get(db_t *db, const actor_t *a, json_object **out);
+int delivery_endpoints_put(db_t *db, const actor_t *a, json_object *doc, const char *request_id,
+                           json_object **errors);
+
 /* registers the report_send approval handler; call once per process */
 void delivery_init(void);
 

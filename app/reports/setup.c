@@ -19,18 +19,6 @@
 static const char *const delivery_modes[] = {"disabled", "smtp", "microsoft365", "google_workspace",
                                              "ses",      "sendgrid", "webhook", NULL};
 
-static const char *const smtp_tls_modes[] = {"starttls", "tls", "none", NULL};
-
-/* http(s) URL: printable ASCII without spaces, at most 1000 characters */
-static bool url_valid(const char *v) {
-    if (strncmp(v, "https://", 8) && strncmp(v, "http://", 7)) return false;
-    size_t n = strlen(v);
-    if (n > 1000 || n < 9) return false;
-    for (const char *p = v; *p; p++)
-        if (*p <= 0x20 || *p >= 0x7f) return false;
-    return true;
-}
-
 static const setup_field_t org_fields[] = {
     {"CAVRA_REPORT_FROM_ADDRESS", "Sender address", "Verified address reports are sent from.", FIELD_EMAIL, true,
      0, 0, NULL, "reports@example.com"},
@@ -50,9 +38,6 @@ static const setup_field_t provider_fields[] = {
      "smtp.example.com"},
     {"CAVRA_REPORT_SMTP_PORT", "SMTP port", "Required for SMTP delivery (587 STARTTLS, 465 TLS).", FIELD_PORT,
      false, 0, 0, NULL, "587"},
-    {"CAVRA_REPORT_SMTP_TLS", "SMTP transport security",
-     "starttls (port 587), tls (implicit, port 465) or none (a private relay on loopback only).", FIELD_ENUM, false,
-     0, 0, smtp_tls_modes, NULL},
     {"CAVRA_REPORT_SMTP_USERNAME_REF", "SMTP username reference", "env:NAME or file:/absolute/path — never the value.",
      FIELD_SECRET_REF, false, 0, 0, NULL, "env:SMTP_USERNAME"},
     {"CAVRA_REPORT_SMTP_PASSWORD_REF", "SMTP password reference", "env:NAME or file:/absolute/path — never the value.",
@@ -60,13 +45,6 @@ static const setup_field_t provider_fields[] = {
     {"CAVRA_REPORT_PROVIDER_TOKEN_REF", "Provider token reference",
      "API token reference for SES, SendGrid, Microsoft 365, Google Workspace or webhook signing.", FIELD_SECRET_REF,
      false, 0, 0, NULL, "env:PROVIDER_TOKEN"},
-    {"CAVRA_REPORT_WEBHOOK_URL", "Webhook endpoint", "HTTPS URL that receives signed delivery notifications (optional).",
-     FIELD_URL, false, 0, 0, NULL, "https://hooks.example.com/aispm"},
-    {"CAVRA_REPORT_GRC_UPLOAD_URL", "GRC upload endpoint", "HTTPS URL that receives signed report uploads (optional).",
-     FIELD_URL, false, 0, 0, NULL, "https://grc.example.com/api/evidence"},
-    {"CAVRA_REPORT_WEBHOOK_SECRET_REF", "Webhook signing secret reference",
-     "HMAC-SHA256 key for the X-AISPM-Signature header: env:NAME or file:/absolute/path.", FIELD_SECRET_REF, false, 0,
-     0, NULL, "file:/run/secrets/webhook_signing_key"},
 };
 static const setup_field_t governance_fields[] = {
     {"CAVRA_REPORT_ALLOWED_RECIPIENT_DOMAINS", "Allowed recipient domains",
@@ -121,7 +99,6 @@ static const char *kind_name(field_kind_t k) {
     case FIELD_INT: return "integer";
     case FIELD_ENUM: return "enum";
     case FIELD_HOST: return "host";
-    case FIELD_URL: return "url";
     case FIELD_PORT: return "port";
     case FIELD_SECRET_REF: return "secret_ref";
     case FIELD_DOMAINS: return "domains";
@@ -214,7 +191,6 @@ static const char *check_field(const setup_field_t *f, const char *v) {
             if (!strcmp(v, f->choices[i])) return NULL;
         return "is not one of the offered choices";
     case FIELD_HOST: return domain_valid(v, false) ? NULL : "must be a host name such as smtp.example.com";
-    case FIELD_URL: return url_valid(v) ? NULL : "must be an http:// or https:// URL without spaces";
     case FIELD_PORT: return (parse_long(v, &n) && n >= 1 && n <= 65535) ? NULL : "must be a port from 1 to 65535";
     case FIELD_SECRET_REF:
         if (secretref_valid(v, &why)) return NULL;

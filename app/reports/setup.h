@@ -32,7 +32,6 @@ typedef enum {
     FIELD_ROLES,
     FIELD_SCHEDULE,
     FIELD_RETRY,
-    FIELD_URL,
 } field_kind_t;
 
 typedef struct {

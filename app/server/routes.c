@@ -66,6 +66,10 @@ const route_t aispm_routes[] = {
      "api_delivery_get"},
     {"POST", "/enterprise/aispm/reports/deliveries/{delivery_ref}/retry", PERM_REPORTS_SEND, api_delivery_retry, 0,
      "api_delivery_retry"},
+    {"GET", "/enterprise/aispm/reports/delivery-endpoints", PERM_SETTINGS_READ, api_delivery_endpoints_get, 0,
+     "api_delivery_endpoints"},
+    {"PUT", "/enterprise/aispm/reports/delivery-endpoints", PERM_SETTINGS_WRITE, api_delivery_endpoints_put, 0,
+     "api_delivery_endpoints_put"},
     {"POST", "/enterprise/aispm/reports/setup/test-delivery", PERM_SETTINGS_WRITE, api_setup_test_delivery, 0,
      "api_setup_test_delivery"},
 

@@ -154,7 +154,7 @@ CREATE TABLE delivery_recipients (
 -- aispm-report-delivery-audit-event); each has an evidence event
 CREATE TABLE delivery_audit (
   id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
-  ref CHAR(37) NOT NULL UNIQUE,                    -- audit-event:ULID
+  ref CHAR(38) NOT NULL UNIQUE,                    -- audit-event:ULID
   tenant_id BIGINT UNSIGNED NOT NULL,
   delivery_id BIGINT UNSIGNED NULL,
   object_ref VARCHAR(80) NULL,
