@@ -74,4 +74,17 @@ void portal_render_post(req_t *r);
 void portal_render_get(req_t *r);
 void portal_renders(req_t *r);
 
+/* portal/portal_delivery.c */
+void portal_delivery_decorate_artifact(req_t *r, json_object *page);
+void portal_send_post(req_t *r);
+void portal_test_delivery_get(req_t *r);
+void portal_test_delivery_post(req_t *r);
+void portal_deliveries(req_t *r);
+void portal_delivery_get(req_t *r);
+void portal_delivery_retry(req_t *r);
+void portal_approvals(req_t *r);
+void portal_approval_decide(req_t *r);
+void portal_recipient_policy(req_t *r);
+void portal_recipient_policy_domain(req_t *r);
+
 #endif

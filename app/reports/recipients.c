@@ -941,3 +941,68 @@ int recipients_seed_default(db_t *db, long long tenant_id, const char *tenant_re
     json_object_put(doc);
     return rc;
 }
+
+int recipients_policy_document(db_t *db, const actor_t *a, json_object **out) {
+    recipient_policy_t *p;
+    int rc = recipients_policy_load(db, a->tenant_id, a->tenant_ref, &p);
+    if (rc) return rc;
+    json_object *o = json_object_new_object(), *pol = json_object_new_object();
+    put_s(pol, "name", p->name);
+    put_s(pol, "status", !strcmp(p->status, "requires_review") ? "active" : p->status);
+    put_s(pol, "default_action", p->default_action);
+    put_s(pol, "external_delivery_default", p->external_default);
+    json_object_object_add(o, "policy", pol);
+    json_object *rules = json_object_new_array();
+    for (int i = 0; i < p->nrules; i++) {
+        json_object *r = json_object_new_object();
+        put_s(r, "domain", p->rules[i].domain);
+        put_s(r, "classification", p->rules[i].cls);
+        put_b(r, "allowed", p->rules[i].allowed);
+        put_b(r, "approval_required", p->rules[i].approval);
+        put_b(r, "encryption_required", p->rules[i].encryption);
+        json_object_array_add(rules, r);
+    }
+    json_object_object_add(o, "domain_rules", rules);
+    json_object *groups = json_object_new_array();
+    db_res_t *res;
+    rc = db_query(db,
+                  "SELECT ref, display_name, role_scope, source FROM recipient_groups WHERE tenant_id = ? ORDER BY id "
+                  "LIMIT 100",
+                  DB_ARGS(DBI(a->tenant_id)), &res);
+    if (!rc) {
+        while (db_res_next(res)) { /* members are kept when a group is listed without them */
+            json_object *g = json_object_new_object();
+            put_s(g, "group_ref", db_res_str(res, 0));
+            put_s(g, "display_name", db_res_str(res, 1));
+            put_s(g, "role_scope", db_res_str(res, 2));
+            put_s(g, "source", db_res_str(res, 3));
+            json_object_array_add(groups, g);
+        }
+        db_res_free(res);
+    }
+    json_object_object_add(o, "recipient_groups", groups);
+    json_object *chs = json_object_new_array();
+    for (int i = 0; i < CHANNEL__COUNT; i++) {
+        json_object *c = json_object_new_object();
+        put_s(c, "channel", channel_names[i]);
+        put_b(c, "allowed", p->ch[i].allowed);
+        put_b(c, "requires_verified_sender", p->ch[i].verified_sender);
+        put_b(c, "requires_encryption", p->ch[i].encryption);
+        json_object_array_add(chs, c);
+    }
+    json_object_object_add(o, "delivery_channel_eligibility", chs);
+    json_object *ap = json_object_new_object();
+    put_b(ap, "external_recipient_approval_required", p->external_approval);
+    put_b(ap, "new_domain_approval_required", p->new_domain_approval);
+    put_b(ap, "recipient_group_change_approval_required", p->group_change_approval);
+    put_s(ap, "approver_group", p->approver_role);
+    json_object_object_add(o, "approval_policy", ap);
+    json_object *enc = json_object_new_object();
+    put_b(enc, "attachment_encryption_required", p->attachment_encryption);
+    put_s(enc, "minimum_transport", p->min_transport);
+    put_b(enc, "kms_key_ref_required", p->kms);
+    json_object_object_add(o, "encryption_policy", enc);
+    recipients_policy_free(p);
+    *out = o;
+    return rc;
+}

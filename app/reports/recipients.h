@@ -121,6 +121,11 @@ int recipients_policy_projection(db_t *db, const actor_t *a, json_object **out);
 int recipients_policy_update(db_t *db, const actor_t *a, json_object *doc, const char *request_id,
                              char approval_ref_out[REF_MAX], json_object **errors);
 
+/* the current policy as an editable document (the PUT shape, group members
+ * omitted: a group listed without "members" keeps them) — the portal edits
+ * it and passes it to recipients_policy_update */
+int recipients_policy_document(db_t *db, const actor_t *a, json_object **out);
+
 /* seed-demo default: internal domain allowed, external needs approval,
  * one denied domain, one group */
 int recipients_seed_default(db_t *db, long long tenant_id, const char *tenant_ref, const char *internal_domain);

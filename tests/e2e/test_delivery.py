@@ -163,6 +163,7 @@ def dt(base_url, admin_cli, sink):
         users[role] = (em, pw, ref, Client(base_url, token=tok))
     t.admin, t.operator, t.approver = (users[r][3] for r in ("tenant_admin", "report_operator", "approver"))
     t.operator_ref, t.approver_ref = users["report_operator"][2], users["approver"][2]
+    t.logins = {role: (u[0], u[1]) for role, u in users.items()}
     t.secret_dir = tempfile.mkdtemp(prefix="aispm-secret-")
     t.secret = "whsec-" + rand(16)
     t.secret_path = os.path.join(t.secret_dir, "webhook_key")
