@@ -197,13 +197,6 @@ void api_approval_get(req_t *r) {
     resp_json(r, 200, o);
 }
 
-static const char *decide_detail(const char *code) {
-    if (!strcmp(code, "self_approval_forbidden")) return "the requester of an approval can never decide it";
-    if (!strcmp(code, "not_an_approver")) return "your role is not the approver role of this request";
-    if (!strcmp(code, "approval_expired")) return "the approval request expired before it was decided";
-    return "the approval request has already been decided";
-}
-
 void api_approval_decide(req_t *r) {
     json_object *body;
     if (!req_json_body(r, &body)) return;
@@ -242,7 +235,7 @@ void api_approval_decide(req_t *r) {
         return;
     }
     if ((rc == AISPM_EFORBIDDEN || rc == AISPM_ECONFLICT) && code) {
-        resp_problem(r, rc == AISPM_EFORBIDDEN ? 403 : 409, code, decide_detail(code), NULL);
+        resp_problem(r, rc == AISPM_EFORBIDDEN ? 403 : 409, code, approvals_code_detail(code), NULL);
         return;
     }
     if (rc) {

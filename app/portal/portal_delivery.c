@@ -196,10 +196,7 @@ void portal_approval_decide(req_t *r) {
         return;
     }
     if ((rc == AISPM_EFORBIDDEN || rc == AISPM_ECONFLICT) && code) {
-        resp_problem(r, rc == AISPM_EFORBIDDEN ? 403 : 409, code,
-                     !strcmp(code, "self_approval_forbidden") ? "the requester of an approval can never decide it"
-                                                              : "this approval can no longer be decided",
-                     NULL);
+        resp_problem(r, rc == AISPM_EFORBIDDEN ? 403 : 409, code, approvals_code_detail(code), NULL);
         return;
     }
     if (rc) {

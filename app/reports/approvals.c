@@ -404,6 +404,14 @@ int approvals_decide(db_t *db, const actor_t *a, const char *approval_ref, const
     return approvals_get(db, a, approval_ref, out);
 }
 
+const char *approvals_code_detail(const char *code) {
+    if (!code) return "the approval cannot be decided";
+    if (!strcmp(code, "self_approval_forbidden")) return "the requester of an approval can never decide it";
+    if (!strcmp(code, "not_an_approver")) return "your role is not the approver role of this request";
+    if (!strcmp(code, "approval_expired")) return "the approval request expired before it was decided";
+    return "the approval request has already been decided";
+}
+
 bool approvals_authorises(db_t *db, long long tenant_id, const char *approval_ref, int64_t at_ms) {
     db_res_t *res;
     if (!approval_ref || !*approval_ref ||

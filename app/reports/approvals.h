@@ -107,6 +107,9 @@ typedef struct {
 int approvals_decide(db_t *db, const actor_t *a, const char *approval_ref, const approval_decision_t *d,
                      const char *request_id, const char **code_out, json_object **errors, json_object **out);
 
+/* the human-readable detail of a code_out of approvals_decide */
+const char *approvals_code_detail(const char *code);
+
 /* true when approval_ref (of the tenant) is approved and its decision has
  * not expired at now_ms */
 bool approvals_authorises(db_t *db, long long tenant_id, const char *approval_ref, int64_t now_ms);

@@ -246,6 +246,17 @@ static void request_digest(const delivery_request_t *r, const char *tenant_ref, 
     json_object_put(o);
 }
 
+/* one delivery_recipients row: recipient_ref, <second>, decision, reason, group_ref */
+static json_object *recipient_json(db_res_t *res, const char *second) {
+    json_object *r = json_object_new_object();
+    put_s(r, "recipient_ref", db_res_str(res, 0));
+    put_s(r, second, db_res_str(res, 1));
+    put_s(r, "decision", db_res_str(res, 2));
+    put_s(r, "reason", db_res_str(res, 3));
+    if (*db_res_str(res, 4)) put_s(r, "group_ref", db_res_str(res, 4));
+    return r;
+}
+
 /* the answer for an existing send (idempotent repeat or after submit) */
 static json_object *send_body(db_t *db, long long tenant_id, const char *send_ref) {
     json_object *o = json_object_new_object(), *dl = json_object_new_array(), *rc = json_object_new_array(),
@@ -285,15 +296,7 @@ static json_object *send_body(db_t *db, long long tenant_id, const char *send_re
                   "delivery_recipients r JOIN deliveries d ON d.id = r.delivery_id AND d.tenant_id = r.tenant_id "
                   "WHERE d.tenant_id = ? AND d.send_ref = ? ORDER BY d.id, r.recipient_ref",
                   DB_ARGS(DBI(tenant_id), DBS(send_ref)), &res)) {
-        while (db_res_next(res)) {
-            json_object *r = json_object_new_object();
-            put_s(r, "recipient_ref", db_res_str(res, 0));
-            put_s(r, "channel", db_res_str(res, 1));
-            put_s(r, "decision", db_res_str(res, 2));
-            put_s(r, "reason", db_res_str(res, 3));
-            if (*db_res_str(res, 4)) put_s(r, "group_ref", db_res_str(res, 4));
-            json_object_array_add(rc, r);
-        }
+        while (db_res_next(res)) json_object_array_add(rc, recipient_json(res, "channel"));
         db_res_free(res);
     }
     put_s(o, "result", result);
@@ -1323,15 +1326,7 @@ int delivery_get(db_t *db, const actor_t *a, const char *delivery_ref, json_obje
                   "SELECT recipient_ref, domain, decision, reason, COALESCE(group_ref, '') FROM delivery_recipients "
                   "WHERE delivery_id = ? AND tenant_id = ? ORDER BY recipient_ref",
                   DB_ARGS(DBI(id), DBI(a->tenant_id)), &res)) {
-        while (db_res_next(res)) {
-            json_object *r = json_object_new_object();
-            put_s(r, "recipient_ref", db_res_str(res, 0));
-            put_s(r, "domain", db_res_str(res, 1));
-            put_s(r, "decision", db_res_str(res, 2));
-            put_s(r, "reason", db_res_str(res, 3));
-            if (*db_res_str(res, 4)) put_s(r, "group_ref", db_res_str(res, 4));
-            json_object_array_add(rc_arr, r);
-        }
+        while (db_res_next(res)) json_object_array_add(rc_arr, recipient_json(res, "domain"));
         db_res_free(res);
     }
     json_object_object_add(o, "recipients", rc_arr);

@@ -366,6 +366,25 @@ void recipients_eval_free(rcpt_evaluation_t *e) {
 static void put_s(json_object *o, const char *k, const char *v) { json_object_object_add(o, k, json_object_new_string(v)); }
 static void put_b(json_object *o, const char *k, bool v) { json_object_object_add(o, k, json_object_new_boolean(v)); }
 
+static json_object *rule_json(const domain_rule_t *d) {
+    json_object *r = json_object_new_object();
+    put_s(r, "domain", d->domain);
+    put_s(r, "classification", d->cls);
+    put_b(r, "allowed", d->allowed);
+    put_b(r, "approval_required", d->approval);
+    put_b(r, "encryption_required", d->encryption);
+    return r;
+}
+
+static json_object *channel_json(const recipient_policy_t *p, delivery_channel_t ch, const char *name) {
+    json_object *c = json_object_new_object();
+    put_s(c, "channel", name);
+    put_b(c, "allowed", p->ch[ch].allowed);
+    put_b(c, "requires_verified_sender", p->ch[ch].verified_sender);
+    put_b(c, "requires_encryption", p->ch[ch].encryption);
+    return c;
+}
+
 int recipients_policy_projection(db_t *db, const actor_t *a, json_object **out) {
     recipient_policy_t *p;
     int rc = recipients_policy_load(db, a->tenant_id, a->tenant_ref, &p);
@@ -390,15 +409,7 @@ int recipients_policy_projection(db_t *db, const actor_t *a, json_object **out) 
     put_s(pol, "external_delivery_default", p->external_default);
     json_object_object_add(o, "policy", pol);
     json_object *rules = json_object_new_array();
-    for (int i = 0; i < p->nrules; i++) {
-        json_object *r = json_object_new_object();
-        put_s(r, "domain", p->rules[i].domain);
-        put_s(r, "classification", p->rules[i].cls);
-        put_b(r, "allowed", p->rules[i].allowed);
-        put_b(r, "approval_required", p->rules[i].approval);
-        put_b(r, "encryption_required", p->rules[i].encryption);
-        json_object_array_add(rules, r);
-    }
+    for (int i = 0; i < p->nrules; i++) json_object_array_add(rules, rule_json(&p->rules[i]));
     if (!p->nrules) { /* the default action, shown as the catch-all rule */
         json_object *r = json_object_new_object();
         put_s(r, "domain", "*");
@@ -436,12 +447,7 @@ int recipients_policy_projection(db_t *db, const actor_t *a, json_object **out) 
         const char *public_name;
     } pub[] = {{CHANNEL_SMTP, "smtp"}, {CHANNEL_WEBHOOK, "webhook"}, {CHANNEL_PORTAL, "download"}};
     for (size_t i = 0; i < sizeof pub / sizeof pub[0]; i++) {
-        json_object *c = json_object_new_object();
-        put_s(c, "channel", pub[i].public_name);
-        put_b(c, "allowed", p->ch[pub[i].ch].allowed);
-        put_b(c, "requires_verified_sender", p->ch[pub[i].ch].verified_sender);
-        put_b(c, "requires_encryption", p->ch[pub[i].ch].encryption);
-        json_object_array_add(chs, c);
+        json_object_array_add(chs, channel_json(p, pub[i].ch, pub[i].public_name));
     }
     json_object_object_add(o, "delivery_channel_eligibility", chs);
     json_object *ap = json_object_new_object();
@@ -653,45 +659,73 @@ static int validate_doc(json_object *doc, json_object **errors) {
     return *errors ? AISPM_EINVAL : 0;
 }
 
+/* a validated document -> policy struct (pure); members not given keep the
+ * built-in defaults */
+static void policy_from_doc(json_object *doc, recipient_policy_t *d) {
+    json_object *pol = NULL, *ap = NULL, *enc = NULL, *v;
+    json_object_object_get_ex(doc, "policy", &pol);
+    json_object_object_get_ex(doc, "approval_policy", &ap);
+    json_object_object_get_ex(doc, "encryption_policy", &enc);
+    policy_defaults(d);
+    d->stored = true;
+    const char *s;
+    if ((s = get_str(pol, "name"))) snprintf(d->name, sizeof d->name, "%s", s);
+    if ((s = get_str(pol, "status"))) snprintf(d->status, sizeof d->status, "%s", s);
+    if ((s = get_str(pol, "default_action"))) snprintf(d->default_action, sizeof d->default_action, "%s", s);
+    if ((s = get_str(pol, "external_delivery_default"))) snprintf(d->external_default, sizeof d->external_default, "%s", s);
+    if ((s = get_str(ap, "approver_group"))) snprintf(d->approver_role, sizeof d->approver_role, "%s", s);
+    if ((s = get_str(enc, "minimum_transport"))) snprintf(d->min_transport, sizeof d->min_transport, "%s", s);
+    get_bool(ap, "external_recipient_approval_required", d->external_approval, &d->external_approval);
+    get_bool(ap, "new_domain_approval_required", d->new_domain_approval, &d->new_domain_approval);
+    get_bool(ap, "recipient_group_change_approval_required", d->group_change_approval, &d->group_change_approval);
+    get_bool(enc, "attachment_encryption_required", false, &d->attachment_encryption);
+    get_bool(enc, "kms_key_ref_required", false, &d->kms);
+    if (json_object_object_get_ex(doc, "delivery_channel_eligibility", &v)) {
+        for (size_t i = 0; i < json_object_array_length(v); i++) {
+            json_object *c = json_object_array_get_idx(v, i);
+            delivery_channel_t ch;
+            if (channel_parse(get_str(c, "channel"), &ch)) continue;
+            get_bool(c, "allowed", true, &d->ch[ch].allowed);
+            get_bool(c, "requires_verified_sender", false, &d->ch[ch].verified_sender);
+            get_bool(c, "requires_encryption", false, &d->ch[ch].encryption);
+        }
+    }
+    if (json_object_object_get_ex(doc, "domain_rules", &v)) {
+        for (size_t i = 0; i < json_object_array_length(v) && d->nrules < MAX_RULES; i++) {
+            json_object *r = json_object_array_get_idx(v, i);
+            domain_rule_t *x = &d->rules[d->nrules++];
+            lower_copy(x->domain, sizeof x->domain, get_str(r, "domain"));
+            snprintf(x->cls, sizeof x->cls, "%s", get_str(r, "classification"));
+            get_bool(r, "allowed", true, &x->allowed);
+            get_bool(r, "approval_required", false, &x->approval);
+            get_bool(r, "encryption_required", false, &x->encryption);
+        }
+    }
+}
+
+int recipients_policy_from_doc(json_object *doc, const char *tenant_ref, recipient_policy_t **out,
+                               json_object **errors) {
+    *errors = NULL;
+    int rc = validate_doc(doc, errors);
+    if (rc) return rc;
+    recipient_policy_t *p = xcalloc(1, sizeof *p);
+    policy_from_doc(doc, p);
+    snprintf(p->tenant_ref, sizeof p->tenant_ref, "%s", tenant_ref ? tenant_ref : "");
+    snprintf(p->ref, sizeof p->ref, "recipient-policy:document");
+    *out = p;
+    return 0;
+}
+
 /* writes the document (validated) as the tenant's policy, inside the
  * caller's transaction, and appends evidence recipient_policy.updated */
 static int apply_doc(db_t *db, long long tenant_id, const char *tenant_ref, const char *actor_ref,
                      const char *actor_role, const char *approval_ref, json_object *doc, const char *request_id) {
-    json_object *pol = NULL, *ap = NULL, *enc = NULL, *chs = NULL, *v;
-    json_object_object_get_ex(doc, "policy", &pol);
-    json_object_object_get_ex(doc, "approval_policy", &ap);
-    json_object_object_get_ex(doc, "encryption_policy", &enc);
-    recipient_policy_t d;
-    memset(&d, 0, sizeof d);
-    policy_defaults(&d);
-    bool ext, nd, gc, att, kms;
-    get_bool(ap, "external_recipient_approval_required", d.external_approval, &ext);
-    get_bool(ap, "new_domain_approval_required", d.new_domain_approval, &nd);
-    get_bool(ap, "recipient_group_change_approval_required", d.group_change_approval, &gc);
-    get_bool(enc, "attachment_encryption_required", false, &att);
-    get_bool(enc, "kms_key_ref_required", false, &kms);
-    /* channels: stored with internal names, every channel listed */
+    json_object *v;
+    recipient_policy_t *d = xcalloc(1, sizeof *d);
+    policy_from_doc(doc, d);
     json_object *carr = json_object_new_array();
-    if (json_object_object_get_ex(doc, "delivery_channel_eligibility", &chs)) {
-        for (size_t i = 0; i < json_object_array_length(chs); i++) {
-            json_object *c = json_object_array_get_idx(chs, i);
-            delivery_channel_t ch;
-            channel_parse(get_str(c, "channel"), &ch);
-            get_bool(c, "allowed", true, &d.ch[ch].allowed);
-            get_bool(c, "requires_verified_sender", false, &d.ch[ch].verified_sender);
-            get_bool(c, "requires_encryption", false, &d.ch[ch].encryption);
-        }
-    }
-    for (int i = 0; i < CHANNEL__COUNT; i++) {
-        json_object *c = json_object_new_object();
-        put_s(c, "channel", channel_names[i]);
-        put_b(c, "allowed", d.ch[i].allowed);
-        put_b(c, "requires_verified_sender", d.ch[i].verified_sender);
-        put_b(c, "requires_encryption", d.ch[i].encryption);
-        json_object_array_add(carr, c);
-    }
-    const char *name = get_str(pol, "name"), *status = get_str(pol, "status");
-    const char *approver = get_str(ap, "approver_group"), *transport = get_str(enc, "minimum_transport");
+    for (int i = 0; i < CHANNEL__COUNT; i++)
+        json_object_array_add(carr, channel_json(d, (delivery_channel_t)i, channel_names[i]));
     char ref[REF_MAX + 16], now[RFC3339_MAX];
     ref_new("recipient-policy", ref);
     sql_datetime_format(now_ms(), now);
@@ -707,32 +741,26 @@ static int apply_doc(db_t *db, long long tenant_id, const char *tenant_ref, cons
         "VALUES(channels), attachment_encryption = VALUES(attachment_encryption), minimum_transport = "
         "VALUES(minimum_transport), kms_key_ref_required = VALUES(kms_key_ref_required), version = version + 1, "
         "reviewed_at = VALUES(reviewed_at), updated_at = VALUES(updated_at)",
-        DB_ARGS(DBI(tenant_id), DBS(ref), DBS(name ? name : d.name), DBS(status ? status : "active"),
-                DBS(actor_role && *actor_role ? actor_role : d.owner_role), DBS(get_str(pol, "default_action")),
-                DBS(get_str(pol, "external_delivery_default")), DBI(ext), DBI(nd), DBI(gc),
-                DBS(approver ? approver : d.approver_role), DBS(json_object_to_json_string(carr)), DBI(att),
-                DBS(transport ? transport : "tls_1_2"), DBI(kms), DBS(now), DBS(now)),
+        DB_ARGS(DBI(tenant_id), DBS(ref), DBS(d->name), DBS(d->status),
+                DBS(actor_role && *actor_role ? actor_role : d->owner_role), DBS(d->default_action),
+                DBS(d->external_default), DBI(d->external_approval), DBI(d->new_domain_approval),
+                DBI(d->group_change_approval), DBS(d->approver_role), DBS(json_object_to_json_string(carr)),
+                DBI(d->attachment_encryption), DBS(d->min_transport), DBI(d->kms), DBS(now), DBS(now)),
         NULL, NULL);
     json_object_put(carr);
     int nrules = 0, ngroups = 0;
     if (!rc && json_object_object_get_ex(doc, "domain_rules", &v)) {
         rc = db_exec(db, "DELETE FROM recipient_domain_rules WHERE tenant_id = ?", DB_ARGS(DBI(tenant_id)), NULL,
                      NULL);
-        for (size_t i = 0; !rc && i < json_object_array_length(v); i++) {
-            json_object *r = json_object_array_get_idx(v, i);
-            char dom[RECIPIENT_DOMAIN_MAX];
-            bool al, apr, en;
-            lower_copy(dom, sizeof dom, get_str(r, "domain"));
-            get_bool(r, "allowed", true, &al);
-            get_bool(r, "approval_required", false, &apr);
-            get_bool(r, "encryption_required", false, &en);
+        for (int i = 0; !rc && i < d->nrules; i++) {
+            const domain_rule_t *r = &d->rules[i];
             rc = db_exec(db,
                          "INSERT INTO recipient_domain_rules (tenant_id, domain, classification, allowed, "
                          "approval_required, encryption_required) VALUES (?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE "
                          "classification = VALUES(classification), allowed = VALUES(allowed), approval_required = "
                          "VALUES(approval_required), encryption_required = VALUES(encryption_required)",
-                         DB_ARGS(DBI(tenant_id), DBS(dom), DBS(get_str(r, "classification")), DBI(al), DBI(apr),
-                                 DBI(en)),
+                         DB_ARGS(DBI(tenant_id), DBS(r->domain), DBS(r->cls), DBI(r->allowed), DBI(r->approval),
+                                 DBI(r->encryption)),
                          NULL, NULL);
             nrules++;
         }
@@ -811,6 +839,7 @@ static int apply_doc(db_t *db, long long tenant_id, const char *tenant_ref, cons
         }
         json_object_put(keep);
     }
+    free(d);
     if (rc) return rc;
     /* evidence: digest of the document (addresses inside are hashed in, never shown) */
     buf_t canon = BUF_INIT;
@@ -953,15 +982,7 @@ int recipients_policy_document(db_t *db, const actor_t *a, json_object **out) {
     put_s(pol, "external_delivery_default", p->external_default);
     json_object_object_add(o, "policy", pol);
     json_object *rules = json_object_new_array();
-    for (int i = 0; i < p->nrules; i++) {
-        json_object *r = json_object_new_object();
-        put_s(r, "domain", p->rules[i].domain);
-        put_s(r, "classification", p->rules[i].cls);
-        put_b(r, "allowed", p->rules[i].allowed);
-        put_b(r, "approval_required", p->rules[i].approval);
-        put_b(r, "encryption_required", p->rules[i].encryption);
-        json_object_array_add(rules, r);
-    }
+    for (int i = 0; i < p->nrules; i++) json_object_array_add(rules, rule_json(&p->rules[i]));
     json_object_object_add(o, "domain_rules", rules);
     json_object *groups = json_object_new_array();
     db_res_t *res;
@@ -983,12 +1004,7 @@ int recipients_policy_document(db_t *db, const actor_t *a, json_object **out) {
     json_object_object_add(o, "recipient_groups", groups);
     json_object *chs = json_object_new_array();
     for (int i = 0; i < CHANNEL__COUNT; i++) {
-        json_object *c = json_object_new_object();
-        put_s(c, "channel", channel_names[i]);
-        put_b(c, "allowed", p->ch[i].allowed);
-        put_b(c, "requires_verified_sender", p->ch[i].verified_sender);
-        put_b(c, "requires_encryption", p->ch[i].encryption);
-        json_object_array_add(chs, c);
+        json_object_array_add(chs, channel_json(p, (delivery_channel_t)i, channel_names[i]));
     }
     json_object_object_add(o, "delivery_channel_eligibility", chs);
     json_object *ap = json_object_new_object();

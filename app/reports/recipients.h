@@ -67,6 +67,10 @@ typedef struct recipient_policy recipient_policy_t; /* an immutable snapshot */
  * deny unknown domains, external needs approval, smtp+portal allowed) */
 int recipients_policy_load(db_t *db, long long tenant_id, const char *tenant_ref, recipient_policy_t **out);
 void recipients_policy_free(recipient_policy_t *p);
+/* a policy from a PUT document without storing it (validated: AISPM_EINVAL
+ * with *errors) — for previews and unit tests of the evaluator */
+int recipients_policy_from_doc(json_object *doc, const char *tenant_ref, recipient_policy_t **out,
+                               json_object **errors);
 const char *recipients_policy_ref(const recipient_policy_t *p);
 /* approver role for approvals the policy requires (e.g. "approver") */
 const char *recipients_policy_approver_role(const recipient_policy_t *p);
