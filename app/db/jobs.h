@@ -28,8 +28,14 @@ int jobs_enqueue(db_t *db, long long tenant_id, const char *kind, const char *pa
                  int max_attempts, uint64_t *id_out);
 /* claims one due job of `kind` (own transaction), locking it for lock_s.
  * id_member: the payload member returned in payload_id ("$.delivery_id").
- * Returns 1 claimed, 0 nothing due, <0 error. */
+ * on_claim (may be NULL) runs inside the claiming transaction, so the owner
+ * can mark its own row (e.g. count an attempt) with the same commit; a
+ * non-zero return rolls the claim back. Returns 1 claimed, 0 nothing due,
+ * <0 error. */
+typedef int (*jobs_on_claim_fn)(db_t *db, const job_claim_t *j, void *ctx);
 int jobs_claim(db_t *db, const char *kind, const char *id_member, int lock_s, job_claim_t *j);
+int jobs_claim_with(db_t *db, const char *kind, const char *id_member, int lock_s, jobs_on_claim_fn on_claim,
+                    void *ctx, job_claim_t *j);
 /* state done|failed|dead, if still owned; inside the caller's transaction;
  * AISPM_ECONFLICT when the job was lost */
 int jobs_finish(db_t *db, const job_claim_t *j, const char *state, const char *err);

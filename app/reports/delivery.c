@@ -999,8 +999,9 @@ static void build_message(const config_t *cfg, const dl_t *d, const buf_t *bytes
 static void run_delivery(db_t *db, const config_t *cfg, job_claim_t *j) {
     dl_t d;
     int rc = load_delivery(db, j->tenant_id, j->payload_id, &d);
-    if (rc == AISPM_ENOTFOUND || (!rc && strcmp(d.status, "queued") && strcmp(d.status, "retry_scheduled") &&
-                                  strcmp(d.status, "sending"))) {
+    /* count_attempt marked a deliverable row 'sending'; any other state is
+     * final (delivered, dropped, ...) or not ours to send */
+    if (rc == AISPM_ENOTFOUND || (!rc && strcmp(d.status, "sending"))) {
         if (!db_begin(db)) {
             if (jobs_finish(db, j, "done", rc ? "delivery_missing" : NULL)) db_rollback(db);
             else db_commit(db);
@@ -1016,14 +1017,6 @@ static void run_delivery(db_t *db, const config_t *cfg, job_claim_t *j) {
         drop_unauthorised(db, j, &d);
         return;
     }
-    /* the attempt is counted before the provider is called, so a crash is
-     * visible as an attempt */
-    char now[RFC3339_MAX];
-    sql_datetime_format(now_ms(), now);
-    d.attempts++;
-    rc = db_exec(db, "UPDATE deliveries SET status = 'sending', attempts = ?, updated_at = ? WHERE id = ? AND tenant_id = ?",
-                 DB_ARGS(DBI(d.attempts), DBS(now), DBI(d.id), DBI(d.tenant_id)), NULL, NULL);
-    if (rc) return;
     int max_attempts;
     bool expo;
     retry_policy(db, d.tenant_id, &max_attempts, &expo);
@@ -1082,12 +1075,25 @@ static void run_delivery(db_t *db, const config_t *cfg, job_claim_t *j) {
     finish_attempt(db, cfg, j, &d, &po, expo);
 }
 
+/* inside the claim's transaction: the attempt is counted (and the delivery
+ * marked sending) with the claim's commit, before the provider is called, so
+ * a crash is visible as an attempt */
+static int count_attempt(db_t *db, const job_claim_t *j, void *ctx) {
+    (void)ctx;
+    char now[RFC3339_MAX];
+    sql_datetime_format(now_ms(), now);
+    return db_exec(db,
+                   "UPDATE deliveries SET status = 'sending', attempts = attempts + 1, updated_at = ? WHERE id = ? AND "
+                   "tenant_id = ? AND status IN ('queued', 'retry_scheduled', 'sending')",
+                   DB_ARGS(DBS(now), DBI(j->payload_id), DBI(j->tenant_id)), NULL, NULL);
+}
+
 int delivery_run_pending(db_t *db, const config_t *cfg, int max_jobs, int *ran) {
     int n = 0, rc = 0;
     for (int i = 0; i < max_jobs; i++) {
         job_claim_t j;
         memset(&j, 0, sizeof j);
-        rc = jobs_claim(db, DELIVERY_JOB_KIND, "$.delivery_id", cfg->delivery_lock_s, &j);
+        rc = jobs_claim_with(db, DELIVERY_JOB_KIND, "$.delivery_id", cfg->delivery_lock_s, count_attempt, NULL, &j);
         if (rc <= 0) break;
         run_delivery(db, cfg, &j);
         n++;
