@@ -515,7 +515,8 @@ int delivery_submit(db_t *db, const delivery_request_t *req, delivery_outcome_t 
         json_object_array_add(fm, json_object_new_string(art.format));
         json_object_object_add(subj, "report_ids", ids);
         json_object_object_add(subj, "formats", fm);
-        put_s(subj, "delivery_mode", mode_of(chs[0]));
+        /* the approval contract names portal delivery "download" */
+        put_s(subj, "delivery_mode", chs[0] == CHANNEL_PORTAL ? "download" : mode_of(chs[0]));
         put_s(subj, "recipient_scope", ext ? "approved_external_domain" : "approved_internal_domain");
         json_object *payload = json_object_new_object();
         put_s(payload, "send_ref", send_ref);
