@@ -369,14 +369,16 @@ def test_rejected_and_expired_approvals_do_not_release(dt, sink, sql):
     # an approval whose own validity has run out no longer authorises the send
     r = send(dt.operator, dt, [f"c-{rand(6)}@partner.example"])
     late = r.json()
-    sql("UPDATE aispm.jobs SET run_at = UTC_TIMESTAMP(6) + INTERVAL 1 HOUR WHERE kind = 'report.deliver' AND "
-        "state = 'queued'")  # nothing else of this tenant is queued now
+    tenant = f"(SELECT id FROM aispm.tenants WHERE slug = {sql_str(dt.slug)})"
+    sql(f"UPDATE aispm.jobs SET run_at = UTC_TIMESTAMP(6) + INTERVAL 1 HOUR WHERE kind = 'report.deliver' AND "
+        f"state = 'queued' AND tenant_id = {tenant}")  # hold the released job until the approval has run out
     r = dt.approver.post(f"{APPROVALS}/{late['approval_ref']}/decision",
                          json_body={"decision": "approve", "reason": "ok"})
     assert r.status == 200, r.describe()
     sql(f"UPDATE aispm.approval_requests SET decision_expires_at = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND "
         f"WHERE ref = {sql_str(late['approval_ref'])}")
-    sql("UPDATE aispm.jobs SET run_at = UTC_TIMESTAMP(6) WHERE kind = 'report.deliver' AND state = 'queued'")
+    sql(f"UPDATE aispm.jobs SET run_at = UTC_TIMESTAMP(6) WHERE kind = 'report.deliver' AND state = 'queued' "
+        f"AND tenant_id = {tenant}")
     d = wait_status(dt, late["deliveries"][0]["delivery_ref"], ("dropped", "delivered"))
     assert d["status"] == "dropped" and d["last_error"] == "approval_expired", d
     time.sleep(0.5)
