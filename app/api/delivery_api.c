@@ -319,3 +319,24 @@ void api_delivery_endpoints_put(req_t *r) {
     }
     api_delivery_endpoints_get(r);
 }
+
+void api_delivery_audit_list(req_t *r) {
+    char action[24] = "", cursor[32] = "", lim[16] = "";
+    req_query(r, "action", action, sizeof action);
+    req_query(r, "cursor", cursor, sizeof cursor);
+    int limit = req_query(r, "limit", lim, sizeof lim) ? atoi(lim) : 50;
+    json_object *o;
+    int rc = delivery_audit_list(r->app->db, &r->actor, action, cursor, limit, &o);
+    if (rc == AISPM_EINVAL) {
+        json_object *e = json_object_new_object();
+        json_object_object_add(e, "query", json_object_new_string("action must be catalog, render, send, schedule or "
+                                                                  "test_delivery; limit 1-100; cursor from a page"));
+        resp_problem(r, 422, "validation_failed", "the request is not valid", e);
+        return;
+    }
+    if (rc) {
+        resp_error(r, rc);
+        return;
+    }
+    resp_json(r, 200, o);
+}

@@ -50,6 +50,7 @@ void api_deliveries_list(req_t *r);
 void api_delivery_get(req_t *r);
 void api_delivery_retry(req_t *r);
 void api_delivery_endpoints_get(req_t *r);
+void api_delivery_audit_list(req_t *r);
 void api_delivery_endpoints_put(req_t *r);
 
 /* portal/portal.c */

@@ -78,6 +78,7 @@ typedef struct {
     const char *outcome;
     json_object *details;     /* borrowed: evidence details (refs and codes only) */
     const char *request_id;
+    const char *evidence_ref; /* an existing evidence event of the action: reused, none appended */
 } audit_t;
 
 static int audit_write(db_t *db, const audit_t *a) {
@@ -91,7 +92,9 @@ static int audit_write(db_t *db, const audit_t *a) {
                            .outcome = a->outcome,
                            .request_id = a->request_id,
                            .details = a->details};
-    int rc = evidence_append(db, &ev, evref);
+    int rc = 0;
+    if (a->evidence_ref && *a->evidence_ref) snprintf(evref, sizeof evref, "%s", a->evidence_ref);
+    else rc = evidence_append(db, &ev, evref);
     if (rc) return rc;
     ref_new("audit-event", aref);
     sql_datetime_format(now_ms(), now);
@@ -117,7 +120,6 @@ int delivery_audit_record(db_t *db, long long tenant_id, const char *tenant_ref,
     put_s(d, "status", status);
     put_s(d, "report_id", report_id);
     put_s(d, "format", format);
-    if (evidence_ref) put_s(d, "related_evidence_ref", evidence_ref);
     char act[48];
     snprintf(act, sizeof act, "delivery_audit.%s", action);
     audit_t a = {.tenant_id = tenant_id,
@@ -132,7 +134,8 @@ int delivery_audit_record(db_t *db, long long tenant_id, const char *tenant_ref,
                  .terminal = true,
                  .evidence_action = act,
                  .outcome = !strcmp(status, "failed") ? "failure" : "success",
-                 .details = d};
+                 .details = d,
+                 .evidence_ref = evidence_ref};
     int rc = audit_write(db, &a);
     json_object_put(d);
     return rc;
@@ -1125,7 +1128,12 @@ static void rfc_of(const char *sql, char out[RFC3339_MAX]) {
     "x.ref, x.action, x.created_at, x.actor_ref, x.report_id, x.format, x.delivery_mode, x.status, x.attempt, "       \
     "x.max_attempts, COALESCE(x.next_retry_at, ''), x.terminal, x.approval_decision, x.evidence_ref, "                \
     "COALESCE(d.recipient_count, 0), COALESCE(d.domains, '[]'), COALESCE(d.external_count, 0), "                      \
-    "COALESCE(ap.ref, ''), COALESCE(d.artifact_digest, ''), COALESCE(d.ref, x.object_ref, '')"
+    "COALESCE(ap.ref, ''), COALESCE(d.artifact_digest, ar.digest, ''), COALESCE(d.ref, x.object_ref, '')"
+
+#define AUDIT_FROM                                                                                                     \
+    "delivery_audit x LEFT JOIN deliveries d ON d.id = x.delivery_id AND d.tenant_id = x.tenant_id LEFT JOIN "        \
+    "approval_requests ap ON ap.id = d.approval_id AND ap.tenant_id = d.tenant_id LEFT JOIN artifacts ar ON "          \
+    "ar.ref = x.object_ref AND ar.tenant_id = x.tenant_id"
 
 static json_object *audit_projection(const char *tenant_ref, db_res_t *res) {
     json_object *o = json_object_new_object();
@@ -1338,9 +1346,7 @@ int delivery_get(db_t *db, const actor_t *a, const char *delivery_ref, json_obje
     }
     json_object_object_add(o, "recipients", rc_arr);
     rc = db_query(db,
-                  "SELECT " AUDIT_COLS " FROM delivery_audit x LEFT JOIN deliveries d ON d.id = x.delivery_id AND "
-                  "d.tenant_id = x.tenant_id LEFT JOIN approval_requests ap ON ap.id = d.approval_id AND ap.tenant_id "
-                  "= d.tenant_id WHERE x.tenant_id = ? AND x.delivery_id = ? ORDER BY x.id",
+                  "SELECT " AUDIT_COLS " FROM " AUDIT_FROM " WHERE x.tenant_id = ? AND x.delivery_id = ? ORDER BY x.id",
                   DB_ARGS(DBI(a->tenant_id), DBI(id)), &res);
     if (!rc) {
         while (db_res_next(res)) json_object_array_add(events, audit_projection(a->tenant_ref, res));
@@ -1567,4 +1573,46 @@ int delivery_endpoints_put(db_t *db, const actor_t *a, json_object *doc, const c
         return rc;
     }
     return db_commit(db);
+}
+
+int delivery_audit_list(db_t *db, const actor_t *a, const char *action, const char *cursor, int limit,
+                        json_object **out) {
+    static const char *const actions[] = {"catalog", "render", "send", "schedule", "test_delivery", NULL};
+    long long before = 0;
+    if (limit < 1 || limit > 100) return AISPM_EINVAL;
+    const char *act = action && *action ? action : NULL;
+    bool ok = !act;
+    for (int i = 0; act && actions[i]; i++) ok = ok || !strcmp(act, actions[i]);
+    if (!ok) return AISPM_EINVAL;
+    if (cursor && *cursor) {
+        char *end;
+        before = strtoll(cursor, &end, 10);
+        if (*end || before <= 0) return AISPM_EINVAL;
+    }
+    db_res_t *res;
+    int rc = db_query(db,
+                      "SELECT " AUDIT_COLS ", x.id FROM " AUDIT_FROM " WHERE x.tenant_id = ? AND (? IS NULL OR "
+                      "x.action = ?) AND (? = 0 OR x.id < ?) ORDER BY x.id DESC LIMIT ?",
+                      DB_ARGS(DBI(a->tenant_id), DBS(act), DBS(act), DBI(before), DBI(before), DBI(limit + 1)), &res);
+    if (rc) return rc;
+    json_object *o = json_object_new_object(), *arr = json_object_new_array();
+    int n = 0;
+    long long last = 0;
+    bool more = false;
+    while (db_res_next(res)) {
+        if (n == limit) {
+            more = true;
+            break;
+        }
+        last = db_res_int(res, 20);
+        json_object_array_add(arr, audit_projection(a->tenant_ref, res));
+        n++;
+    }
+    db_res_free(res);
+    json_object_object_add(o, "audit_events", arr);
+    char c[32];
+    snprintf(c, sizeof c, "%lld", last);
+    put_s(o, "next_cursor", more ? c : NULL);
+    *out = o;
+    return 0;
 }

@@ -105,10 +105,19 @@ int delivery_retry(db_t *db, const actor_t *a, const char *delivery_ref, const c
 
 /* records a delivery audit event that is not a send (render / schedule
  * actions of other modules): action render|schedule, status
- * rendered|scheduled|failed... inside the caller's transaction */
+ * rendered|scheduled|failed... inside the caller's transaction. evidence_ref:
+ * the evidence event the caller already wrote for the action (reused), or
+ * NULL to append one (delivery_audit.<action>). object_ref: e.g. the
+ * artifact ref (its digest becomes the event's report digest) */
 int delivery_audit_record(db_t *db, long long tenant_id, const char *tenant_ref, const char *actor_ref,
                           const char *action, const char *status, const char *report_id, const char *format,
                           const char *object_ref, const char *evidence_ref);
+
+/* every delivery audit event of the tenant (projections), newest first:
+ * {"audit_events":[...], "next_cursor"}; action filter optional; limit
+ * 1..100; AISPM_EINVAL for a bad action or cursor */
+int delivery_audit_list(db_t *db, const actor_t *a, const char *action, const char *cursor, int limit,
+                        json_object **out);
 
 /* counts for the operations dashboard: by status, retry queue depth, oldest
  * queued age */

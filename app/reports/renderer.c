@@ -26,6 +26,7 @@
 #include "render/pdfw.h"
 #include "render/zipw.h"
 #include "reports/catalog.h"
+#include "reports/delivery.h"
 #include "reports/ingestion.h"
 #include "server/auth.h"
 
@@ -1479,8 +1480,13 @@ static void fail_request(db_t *db, const job_t *j, const char *code, bool dead) 
         put_str(d, "format", j->format);
         put_str(d, "error_code", code);
         if (j->requested_by[0]) put_str(d, "requested_by", j->requested_by);
-        rc = job_evidence(db, j, "report.render_failed", j->render_ref, "failure", d, NULL);
+        char fref[EVIDENCE_REF_MAX];
+        rc = job_evidence(db, j, "report.render_failed", j->render_ref, "failure", d, fref);
         json_object_put(d);
+        if (!rc)
+            rc = delivery_audit_record(db, j->tenant_id, j->tenant_ref,
+                                       j->requested_by[0] ? j->requested_by : "system", "render", "failed",
+                                       j->report_id, j->format, j->render_ref, fref);
     }
     if (!rc)
         rc = db_exec(db,
@@ -1963,6 +1969,11 @@ static void run_job(db_t *db, const config_t *cfg, const tmpl_set_t *tmpl, job_t
         if (j->requested_by[0]) put_str(d, "requested_by", j->requested_by);
         rc = job_evidence(db, j, "report.rendered", aref, "success", d, ev_ref);
         json_object_put(d);
+        /* the render as a delivery audit event (action render), same evidence */
+        if (!rc)
+            rc = delivery_audit_record(db, j->tenant_id, j->tenant_ref,
+                                       j->requested_by[0] ? j->requested_by : "system", "render", "rendered",
+                                       j->report_id, j->format, aref, ev_ref);
     }
     if (!rc && created) {
         uint64_t id = 0;

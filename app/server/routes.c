@@ -66,6 +66,8 @@ const route_t aispm_routes[] = {
      "api_delivery_get"},
     {"POST", "/enterprise/aispm/reports/deliveries/{delivery_ref}/retry", PERM_REPORTS_SEND, api_delivery_retry, 0,
      "api_delivery_retry"},
+    {"GET", "/enterprise/aispm/reports/delivery-audit", PERM_AUDIT_READ, api_delivery_audit_list, 0,
+     "api_delivery_audit"},
     {"GET", "/enterprise/aispm/reports/delivery-endpoints", PERM_SETTINGS_READ, api_delivery_endpoints_get, 0,
      "api_delivery_endpoints"},
     {"PUT", "/enterprise/aispm/reports/delivery-endpoints", PERM_SETTINGS_WRITE, api_delivery_endpoints_put, 0,

@@ -277,6 +277,20 @@ def test_recipient_policy_projection(dt):
     assert "not-an-address-canary" not in r.text
 
 
+def test_render_is_a_delivery_audit_event(dt):
+    r = dt.admin.get("/enterprise/aispm/reports/delivery-audit?action=render&limit=10")
+    assert r.status == 200, r.describe()
+    evs = r.json()["audit_events"]
+    assert evs, r.json()
+    for ev in evs:
+        validate("aispm-report-delivery-audit-event.schema.json", ev)
+    ours = [e for e in evs if e["evidence"]["report_digest_ref"] == f"sha256:{dt.artifact_digest}"]
+    assert ours and ours[0]["audit_event"]["status"] == "rendered" and ours[0]["audit_event"]["action"] == "render"
+    dt.admin.get("/enterprise/aispm/reports/delivery-audit?action=bogus").problem(422, "validation_failed")
+    # the operator role (no audit.read) may not list the tenant's audit
+    assert dt.operator.get("/enterprise/aispm/reports/delivery-audit").status == 403
+
+
 def test_blocked_sends_reach_nothing(dt, sink):
     before = len(sink.received())
     for addr, reason in ((f"x-{rand(6)}@blocked.example", "domain_denied"),
