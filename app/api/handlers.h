@@ -87,5 +87,6 @@ void portal_approvals(req_t *r);
 void portal_approval_decide(req_t *r);
 void portal_recipient_policy(req_t *r);
 void portal_recipient_policy_domain(req_t *r);
+void portal_inbox(req_t *r);
 
 #endif

@@ -270,3 +270,13 @@ void portal_recipient_policy_domain(req_t *r) {
     }
     resp_redirect(r, approval[0] ? "/portal/recipient-policy?pending=1" : "/portal/recipient-policy");
 }
+
+void portal_inbox(req_t *r) {
+    json_object *o;
+    int rc = delivery_inbox(r->app->db, &r->actor, &o);
+    if (rc) {
+        resp_error(r, rc);
+        return;
+    }
+    resp_page(r, 200, "inbox", "Inbox", o);
+}

@@ -694,13 +694,13 @@ static int on_send_approval(db_t *db, const approval_t *ap, approval_outcome_t o
     const char *send_ref = json_object_get_string(v);
     db_res_t *res;
     int rc = db_query(db,
-                      "SELECT id, ref, channel, report_id, format, max_attempts FROM deliveries WHERE tenant_id = ? "
-                      "AND send_ref = ? AND status = 'held' ORDER BY id FOR UPDATE",
+                      "SELECT id, ref, channel, report_id, format, max_attempts, origin FROM deliveries WHERE "
+                      "tenant_id = ? AND send_ref = ? AND status = 'held' ORDER BY id FOR UPDATE",
                       DB_ARGS(DBI(ap->tenant_id), DBS(send_ref)), &res);
     if (rc) return rc;
     struct {
         long long id;
-        char ref[REF_MAX], channel[16], report_id[80], format[24];
+        char ref[REF_MAX], channel[16], report_id[80], format[24], origin[12];
         int max;
     } rows[CHANNEL__COUNT];
     int n = 0;
@@ -711,6 +711,7 @@ static int on_send_approval(db_t *db, const approval_t *ap, approval_outcome_t o
         snprintf(rows[n].report_id, sizeof rows[n].report_id, "%s", db_res_str(res, 3));
         snprintf(rows[n].format, sizeof rows[n].format, "%s", db_res_str(res, 4));
         rows[n].max = (int)db_res_int(res, 5);
+        snprintf(rows[n].origin, sizeof rows[n].origin, "%s", db_res_str(res, 6));
         n++;
     }
     db_res_free(res);
@@ -732,7 +733,7 @@ static int on_send_approval(db_t *db, const approval_t *ap, approval_outcome_t o
                      .tenant_ref = ap->tenant_ref,
                      .delivery_id = rows[i].id,
                      .object_ref = rows[i].ref,
-                     .action = "send",
+                     .action = origin_action(rows[i].origin),
                      .status = release ? "accepted" : "blocked_requires_approval",
                      .actor_ref = ap->decided_by_ref ? ap->decided_by_ref : "system",
                      .report_id = rows[i].report_id,
@@ -1613,6 +1614,46 @@ int delivery_audit_list(db_t *db, const actor_t *a, const char *action, const ch
     char c[32];
     snprintf(c, sizeof c, "%lld", last);
     put_s(o, "next_cursor", more ? c : NULL);
+    *out = o;
+    return 0;
+}
+
+int delivery_inbox(db_t *db, const actor_t *a, json_object **out) {
+    /* the signed-in user's own address, hashed the way recipient refs are */
+    db_res_t *res;
+    int rc = db_query(db, "SELECT email FROM users WHERE id = ? AND tenant_id = ?",
+                      DB_ARGS(DBI(a->user_id), DBI(a->tenant_id)), &res);
+    if (rc) return rc;
+    char rref[RECIPIENT_REF_MAX] = "";
+    if (db_res_next(res)) recipient_ref_of(a->tenant_ref, db_res_str(res, 0), rref);
+    db_res_free(res);
+    rc = db_query(db,
+                  "SELECT d.ref, d.report_id, d.format, COALESCE(ar.ref, ''), COALESCE(d.delivered_at, ''), "
+                  "d.artifact_digest FROM deliveries d JOIN delivery_recipients r ON r.delivery_id = d.id AND "
+                  "r.tenant_id = d.tenant_id LEFT JOIN artifacts ar ON ar.id = d.artifact_id AND ar.tenant_id = "
+                  "d.tenant_id WHERE d.tenant_id = ? AND d.channel = 'portal' AND d.status = 'delivered' AND "
+                  "r.recipient_ref = ? ORDER BY d.id DESC LIMIT 100",
+                  DB_ARGS(DBI(a->tenant_id), DBS(rref)), &res);
+    if (rc) return rc;
+    json_object *o = json_object_new_object(), *arr = json_object_new_array();
+    while (db_res_next(res)) {
+        json_object *e = json_object_new_object();
+        char t[RFC3339_MAX], url[160];
+        rfc_of(db_res_str(res, 4), t);
+        put_s(e, "delivery_ref", db_res_str(res, 0));
+        put_s(e, "report_id", db_res_str(res, 1));
+        put_s(e, "format", db_res_str(res, 2));
+        put_s(e, "artifact_ref", *db_res_str(res, 3) ? db_res_str(res, 3) : NULL);
+        put_s(e, "artifact_sha256", *db_res_str(res, 5) ? db_res_str(res, 5) : NULL);
+        put_s(e, "delivered_at", t);
+        if (*db_res_str(res, 3)) {
+            snprintf(url, sizeof url, "/enterprise/aispm/reports/artifacts/%s/content", db_res_str(res, 3));
+            put_s(e, "content_url", url);
+        }
+        json_object_array_add(arr, e);
+    }
+    db_res_free(res);
+    json_object_object_add(o, "inbox", arr);
     *out = o;
     return 0;
 }

@@ -119,6 +119,12 @@ int delivery_audit_record(db_t *db, long long tenant_id, const char *tenant_ref,
 int delivery_audit_list(db_t *db, const actor_t *a, const char *action, const char *cursor, int limit,
                         json_object **out);
 
+/* the portal inbox of the signed-in user: delivered portal deliveries whose
+ * recipients include the user's own address (matched by recipient ref), newest
+ * first, at most 100: {"inbox":[{delivery_ref, report_id, format,
+ * artifact_ref, artifact_sha256, delivered_at, content_url}]} */
+int delivery_inbox(db_t *db, const actor_t *a, json_object **out);
+
 /* counts for the operations dashboard: by status, retry queue depth, oldest
  * queued age */
 int delivery_stats(db_t *db, long long tenant_id, json_object **out);

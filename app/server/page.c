@@ -16,6 +16,7 @@ static const struct {
     {"/portal/", "Home", "home", PERM_SELF},
     {"/portal/catalog", "Report catalog", "catalog", PERM_CATALOG_READ},
     {"/portal/renders", "Renders", "renders", PERM_CATALOG_READ},
+    {"/portal/inbox", "Inbox", "inbox", PERM_CATALOG_READ},
     {"/portal/deliveries", "Deliveries", "deliveries", PERM_CATALOG_READ},
     {"/portal/approvals", "Approvals", "approvals", PERM_CATALOG_READ},
     {"/portal/recipient-policy", "Recipient policy", "recipient-policy", PERM_SETTINGS_READ},

@@ -103,6 +103,7 @@ const route_t aispm_routes[] = {
     {"GET", "/portal/deliveries/{delivery_ref}", PERM_CATALOG_READ, portal_delivery_get, P, "portal_delivery"},
     {"POST", "/portal/deliveries/{delivery_ref}/retry", PERM_REPORTS_SEND, portal_delivery_retry, P,
      "portal_delivery_retry"},
+    {"GET", "/portal/inbox", PERM_CATALOG_READ, portal_inbox, P, "portal_inbox"},
     {"GET", "/portal/approvals", PERM_CATALOG_READ, portal_approvals, P, "portal_approvals"},
     {"POST", "/portal/approvals/{approval_ref}/decision", PERM_APPROVALS_DECIDE, portal_approval_decide, P,
      "portal_approval_decide"},

@@ -116,3 +116,20 @@ def test_portal_recipient_policy_and_test_delivery(dt, sink, base_url):
     assert d["status"] == "delivered" and d["origin"] == "test"
     r = page(adm, f"/portal/deliveries/{dref}")
     assert "test_passed" in r.text
+
+
+def test_portal_inbox_shows_what_was_sent_to_me(dt, base_url):
+    ap_email, ap_pw = dt.logins["approver"]
+    r = dt.operator.post("/enterprise/aispm/reports/send", json_body={
+        "artifact_ref": dt.artifact_ref, "recipients": [ap_email], "channels": ["portal"]})
+    assert r.status == 202 and r.json()["result"] == "queued", r.describe()
+    dref = r.json()["deliveries"][0]["delivery_ref"]
+    assert wait_status(dt, dref, ("delivered", "failed", "dead"))["status"] == "delivered"
+    ap = login(base_url, ap_email, ap_pw)
+    r = page(ap, "/portal/inbox")
+    assert f"/enterprise/aispm/reports/artifacts/{dt.artifact_ref}/content" in r.text
+    op = login(base_url, *dt.logins["report_operator"])
+    assert f"/enterprise/aispm/reports/artifacts/{dt.artifact_ref}/content" not in page(op, "/portal/inbox").text
+    # the recipient downloads it with the session
+    got = ap.get(f"/enterprise/aispm/reports/artifacts/{dt.artifact_ref}/content")
+    assert got.status == 200 and got.header("X-Artifact-SHA256") == dt.artifact_digest
