@@ -150,7 +150,7 @@ static int provider_settings_load(db_t *db, const config_t *cfg, long long tenan
     db_res_t *res;
     int rc = db_query(db, "SELECT name, value FROM settings WHERE tenant_id = ?", DB_ARGS(DBI(tenant_id)), &res);
     if (rc) return rc;
-    char token_ref[520] = "";
+    char token_ref[520] = "", ca_ref[520] = "";
     while (db_res_next(res)) {
         const char *n = db_res_str(res, 0), *v = db_res_str(res, 1);
 #define SET(name, field)                                                                                               \
@@ -166,13 +166,17 @@ static int provider_settings_load(db_t *db, const config_t *cfg, long long tenan
         SET("CAVRA_REPORT_GRC_UPLOAD_URL", s->grc_upload_url);
         SET("CAVRA_REPORT_WEBHOOK_SECRET_REF", s->signing_secret_ref);
         SET("CAVRA_REPORT_PROVIDER_TOKEN_REF", token_ref);
+        SET("CAVRA_REPORT_SMTP_CA_REF", ca_ref);
 #undef SET
         if (!strcmp(n, "CAVRA_REPORT_SMTP_PORT")) s->smtp_port = atoi(v);
     }
     db_res_free(res);
     if (!s->signing_secret_ref[0]) snprintf(s->signing_secret_ref, sizeof s->signing_secret_ref, "%s", token_ref);
+    /* a tenant's own CA bundle (a private relay's certificate) before the
+     * process-wide one; only file: references name a bundle */
+    if (!strncmp(ca_ref, "file:", 5)) snprintf(s->ca_file, sizeof s->ca_file, "%s", ca_ref + 5);
     if (cfg) {
-        snprintf(s->ca_file, sizeof s->ca_file, "%s", cfg->smtp_ca_file);
+        if (!s->ca_file[0]) snprintf(s->ca_file, sizeof s->ca_file, "%s", cfg->smtp_ca_file);
         s->timeout_ms = cfg->delivery_lock_s * 1000L - 1000L;
         if (s->timeout_ms > 60000) s->timeout_ms = 60000;
     }
@@ -1464,12 +1468,13 @@ int delivery_stats(db_t *db, long long tenant_id, json_object **out) {
 static const struct {
     const char *key;     /* member of the JSON document */
     const char *setting; /* settings row */
-    int kind;            /* 0 enum smtp_tls, 1 url, 2 secret ref */
+    int kind;            /* 0 enum smtp_tls, 1 url, 2 secret ref, 3 file: ref of a CA bundle */
 } endpoint_fields[] = {
     {"smtp_tls", "CAVRA_REPORT_SMTP_TLS", 0},
     {"webhook_url", "CAVRA_REPORT_WEBHOOK_URL", 1},
     {"grc_upload_url", "CAVRA_REPORT_GRC_UPLOAD_URL", 1},
     {"webhook_secret_ref", "CAVRA_REPORT_WEBHOOK_SECRET_REF", 2},
+    {"smtp_ca_ref", "CAVRA_REPORT_SMTP_CA_REF", 3},
 };
 #define NENDPOINT ((int)(sizeof endpoint_fields / sizeof endpoint_fields[0]))
 
@@ -1479,6 +1484,9 @@ static const char *endpoint_error(int kind, const char *v) {
         return (!strcmp(v, "starttls") || !strcmp(v, "tls") || !strcmp(v, "none")) ? NULL
                                                                                       : "must be starttls, tls or none";
     if (kind == 2) return secretref_valid(v, NULL) ? NULL : "accepts only a secret reference (env:NAME or file:/absolute/path)";
+    if (kind == 3)
+        return (!strncmp(v, "file:", 5) && secretref_valid(v, NULL)) ? NULL
+                                                                      : "must be file:/absolute/path of a PEM CA bundle";
     size_t n = strlen(v);
     if ((strncmp(v, "https://", 8) && strncmp(v, "http://", 7)) || n > 1000) return "must be an http(s) URL";
     for (const char *p = v; *p; p++)
@@ -1503,6 +1511,14 @@ int delivery_endpoints_get(db_t *db, const actor_t *a, json_object **out) {
         return rc;
     }
     put_s(o, "webhook_secret_ref", db_res_next(res) ? db_res_str(res, 0) : NULL);
+    db_res_free(res);
+    rc = db_query(db, "SELECT value FROM settings WHERE tenant_id = ? AND name = 'CAVRA_REPORT_SMTP_CA_REF'",
+                  DB_ARGS(DBI(a->tenant_id)), &res);
+    if (rc) {
+        json_object_put(o);
+        return rc;
+    }
+    put_s(o, "smtp_ca_ref", db_res_next(res) ? db_res_str(res, 0) : NULL);
     db_res_free(res);
     *out = o;
     return 0;

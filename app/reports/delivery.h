@@ -131,7 +131,9 @@ int delivery_stats(db_t *db, long long tenant_id, json_object **out);
 
 /* channel endpoint settings (beside the setup wizard, whose fields are fixed
  * by the public contract): {smtp_tls: starttls|tls|none, webhook_url,
- * grc_upload_url, webhook_secret_ref (env:/file: reference)}; PUT sets the
+ * grc_upload_url, webhook_secret_ref (env:/file: reference), smtp_ca_ref
+ * (file: reference of a PEM CA bundle trusted for this tenant's SMTP and
+ * webhook TLS, e.g. a private relay)}; PUT sets the
  * members present (empty or null clears) and records settings.updated with
  * field names only */
 int delivery_endpoints_get(db_t *db, const actor_t *a, json_object **out);

@@ -503,10 +503,13 @@ def test_webhook_500_then_200_delivered_once_signed(dt):
         srv.shutdown()
 
 
-def test_starttls_is_required_and_certificates_verified(dt, tmp_path):
+def test_starttls_is_required_and_certificates_verified(dt, tmp_path, sink):
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
-                    str(cert), "-days", "1", "-subj", "/CN=127.0.0.1"], check=True, capture_output=True)
+                    str(cert), "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    os.chmod(tmp_path, 0o755)
+    os.chmod(cert, 0o644)
     tls_sink = SmtpSink(tls=(str(cert), str(key)))
     try:
         r = dt.admin.put("/enterprise/aispm/reports/setup/steps/delivery_provider", json_body={"settings": {
@@ -521,9 +524,20 @@ def test_starttls_is_required_and_certificates_verified(dt, tmp_path):
         # the self-signed certificate is not trusted: TLS fails, nothing is sent in clear
         assert d["last_error"] == "tls_failed", d
         assert not tls_sink.for_message(message_id_of(dref))
+        # the tenant trusts the relay's certificate: the retry goes through STARTTLS
+        dt.admin.put(ENDPOINTS, json_body={"smtp_ca_ref": "relative/path"}).problem(422, "validation_failed")
+        r = dt.admin.put(ENDPOINTS, json_body={"smtp_ca_ref": f"file:{cert}"})
+        assert r.status == 200 and r.json()["smtp_ca_ref"] == f"file:{cert}", r.describe()
+        d = wait_status(dt, dref, ("delivered", "dead", "failed"), 30)
+        assert d["status"] == "delivered", d
+        got = tls_sink.for_message(message_id_of(dref))
+        assert len(got) == 1 and got[0]["stored"], got
     finally:
         tls_sink.stop()
-        dt.admin.put(ENDPOINTS, json_body={"smtp_tls": "none"})
+        dt.admin.put(ENDPOINTS, json_body={"smtp_tls": "none", "smtp_ca_ref": None})
+        dt.admin.put("/enterprise/aispm/reports/setup/steps/delivery_provider", json_body={"settings": {
+            "CAVRA_REPORT_DELIVERY_MODE": "smtp", "CAVRA_REPORT_SMTP_HOST": "127.0.0.1",
+            "CAVRA_REPORT_SMTP_PORT": str(sink.port)}})
 
 
 def test_idempotent_send(dt, sink):
