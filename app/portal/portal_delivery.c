@@ -45,7 +45,7 @@ static int split_list(char *s, const char **out, int max) {
 }
 
 static void submit_form(req_t *r, delivery_origin_t origin) {
-    char rcpts_text[8192];
+    char rcpts_text[26000]; /* 100 addresses of up to 254 characters and separators */
     char artifact[64] = "", key[64] = "", group[64] = "";
     rcpts_text[0] = 0;
     req_form(r, "artifact_ref", artifact, sizeof artifact);

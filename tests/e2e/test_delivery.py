@@ -354,6 +354,36 @@ def test_held_send_needs_another_user(dt, sink):
     r.problem(409, "already_decided")
 
 
+def test_racing_deciders_decide_once(dt, sink, sql):
+    r = send(dt.operator, dt, [f"race-{rand(6)}@partner.example"])
+    held = r.json()
+    results = []
+    barrier = threading.Barrier(2)
+
+    def decide(client, decision):
+        barrier.wait()
+        results.append(client.post(f"{APPROVALS}/{held['approval_ref']}/decision",
+                                   json_body={"decision": decision, "reason": "race"}))
+
+    ts = [threading.Thread(target=decide, args=(dt.approver, "approve")),
+          threading.Thread(target=decide, args=(dt.admin, "reject"))]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    statuses = sorted(x.status for x in results)
+    assert statuses == [200, 409], [x.describe() for x in results]
+    loser = next(x for x in results if x.status == 409)
+    assert loser.json()["code"] == "already_decided"
+    winner = next(x for x in results if x.status == 200).json()["state"]
+    dref = held["deliveries"][0]["delivery_ref"]
+    d = wait_status(dt, dref, ("delivered", "dropped", "dead", "failed"))
+    assert d["status"] == ("delivered" if winner == "approved" else "dropped"), (winner, d)
+    n = sql(f"SELECT COUNT(*) FROM aispm.jobs j JOIN aispm.deliveries d ON d.id = "
+            f"CAST(JSON_VALUE(j.payload, '$.delivery_id') AS UNSIGNED) WHERE d.ref = {sql_str(dref)}").strip()
+    assert n == ("1" if winner == "approved" else "0")
+
+
 def test_rejected_and_expired_approvals_do_not_release(dt, sink, sql):
     before = len(sink.received())
     r = send(dt.operator, dt, [f"a-{rand(6)}@partner.example"])
