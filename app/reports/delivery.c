@@ -1021,6 +1021,15 @@ static void run_delivery(db_t *db, const config_t *cfg, job_claim_t *j) {
         jobs_requeue(db, j, now_ms() + 1000, "data_unavailable");
         return;
     }
+    /* a delivery whose job keeps being re-claimed (a worker dying on it every
+     * time) is dead-lettered instead of looping forever */
+    if (j->attempts > j->max_attempts) {
+        provider_outcome_t dead = {.result = PROVIDER_TRANSIENT};
+        snprintf(dead.code, sizeof dead.code, "claims_exhausted");
+        d.max_attempts = d.attempts;
+        finish_attempt(db, cfg, j, &d, &dead, true);
+        return;
+    }
     /* an approval that has expired since it released the send no longer authorises it */
     if (d.approval_id && !approvals_authorises(db, d.tenant_id, d.approval_ref, now_ms())) {
         drop_unauthorised(db, j, &d);
