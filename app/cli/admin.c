@@ -30,6 +30,7 @@
 #include "reports/export_packages.h"
 #include "reports/ingestion.h"
 #include "reports/renderer.h"
+#include "reports/recipients.h"
 #include "server/auth.h"
 #include "server/rbac.h"
 
@@ -428,6 +429,12 @@ static int cmd_seed_demo(admin_t *a, int argc, char **argv) {
         return 1;
     }
     if (seed_history(a, &t)) return 1;
+    /* a recipient policy to look at: acme.example internal, auditor.example
+     * needs approval, competitor.example denied, one group */
+    if (recipients_seed_default(a->db, t.tenant_id, t.tenant_ref, "acme.example")) {
+        fprintf(stderr, "aispm: cannot seed the demo recipient policy\n");
+        return 1;
+    }
     /* keep existing logins when the file is there; otherwise (re)set passwords */
     if (logins && access(logins, R_OK) == 0 && !created) {
         FILE *f = fopen(logins, "r");
