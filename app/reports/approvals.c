@@ -44,6 +44,9 @@ static const struct {
     {APPROVAL_NEW_DOMAIN, "new_recipient_domain", "high", DEFAULT_DUE_MS},
     {APPROVAL_RECIPIENT_GROUP_CHANGE, "recipient_group_change", "medium", DEFAULT_DUE_MS},
     {APPROVAL_EXTERNAL_DELIVERY_EXCEPTION, "external_delivery_exception", "high", DEFAULT_DUE_MS},
+    /* granting an outside address access to shared evidence is an exception
+     * to the delivery policy; the contract has no narrower request type */
+    {APPROVAL_AUDITOR_INVITATION, "external_delivery_exception", "high", DEFAULT_DUE_MS},
 };
 #define NTYPES ((int)(sizeof types / sizeof types[0]))
 static approval_handler_fn handlers[NTYPES];

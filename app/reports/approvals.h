@@ -45,6 +45,9 @@
 #define APPROVAL_NEW_DOMAIN "new_domain" /* [new_recipient_domain] */
 #define APPROVAL_RECIPIENT_GROUP_CHANGE "recipient_group_change"
 #define APPROVAL_EXTERNAL_DELIVERY_EXCEPTION "external_delivery_exception"
+/* an evidence-room invitation e-mail to an address the recipient policy
+ * sends only with approval [external_delivery_exception] */
+#define APPROVAL_AUDITOR_INVITATION "auditor_invitation"
 
 typedef enum { APPROVAL_APPROVED = 1, APPROVAL_REJECTED, APPROVAL_EXPIRED } approval_outcome_t;
 

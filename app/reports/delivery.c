@@ -403,7 +403,13 @@ static int validate_request(const delivery_request_t *r, delivery_channel_t *chs
         }
     if (people && r->nrecipients + r->ngroups == 0)
         ERR("recipients", "e-mail and portal delivery need at least one recipient or group");
-    if (r->origin != DELIVERY_ORIGIN_TEST && (!r->artifact_ref || !ref_parse(r->artifact_ref, "artifact", NULL, NULL)))
+    if (r->message_kind) {
+        if (r->artifact_ref || !r->subject_ref || strlen(r->subject_ref) > 80)
+            ERR("message", "a message kind takes a subject ref and no artifact");
+        for (int i = 0; i < *nch; i++)
+            if (chs[i] != CHANNEL_SMTP) ERR("channels", "a message kind is sent by e-mail only");
+    } else if (r->origin != DELIVERY_ORIGIN_TEST &&
+               (!r->artifact_ref || !ref_parse(r->artifact_ref, "artifact", NULL, NULL)))
         ERR("artifact_ref", "must be an artifact ref (artifact:ULID)");
     if (r->origin == DELIVERY_ORIGIN_TEST && r->artifact_ref && *r->artifact_ref &&
         !ref_parse(r->artifact_ref, "artifact", NULL, NULL))
@@ -425,7 +431,8 @@ int delivery_submit(db_t *db, const delivery_request_t *req, delivery_outcome_t 
         return 0;
     }
     artifact_info_t art = {0};
-    snprintf(art.report_id, sizeof art.report_id, "test_delivery");
+    /* the audit contract's report_id: the message kind for messages */
+    snprintf(art.report_id, sizeof art.report_id, "%s", req->message_kind ? req->message_kind : "test_delivery");
     snprintf(art.format, sizeof art.format, "json");
     bool has_art = req->artifact_ref && *req->artifact_ref;
     if (has_art) {
@@ -503,7 +510,7 @@ int delivery_submit(db_t *db, const delivery_request_t *req, delivery_outcome_t 
     retry_policy(db, req->tenant_id, &max_attempts, &expo);
     char send_ref[REF_MAX];
     ref_new("send", send_ref);
-    rc = db_begin(db);
+    rc = req->in_caller_tx ? 0 : db_begin(db);
     if (rc) goto done;
     long long approval_id = 0;
     char approval_ref[REF_MAX] = "";
@@ -527,9 +534,10 @@ int delivery_submit(db_t *db, const delivery_request_t *req, delivery_outcome_t 
         put_s(subj, "recipient_scope", ext ? "approved_external_domain" : "approved_internal_domain");
         json_object *payload = json_object_new_object();
         put_s(payload, "send_ref", send_ref);
-        approval_request_t ar = {.type = APPROVAL_REPORT_SEND,
-                                 .subject_kind = "send",
-                                 .subject_ref = send_ref,
+        bool own_subject = req->approval_subject_kind && req->subject_ref;
+        approval_request_t ar = {.type = req->approval_type ? req->approval_type : APPROVAL_REPORT_SEND,
+                                 .subject_kind = own_subject ? req->approval_subject_kind : "send",
+                                 .subject_ref = own_subject ? req->subject_ref : send_ref,
                                  .approver_role = recipients_policy_approver_role(pol),
                                  .risk_level = risk,
                                  .reason_code = reason,
@@ -595,8 +603,9 @@ int delivery_submit(db_t *db, const delivery_request_t *req, delivery_outcome_t 
                      "INSERT INTO deliveries (ref, send_ref, tenant_id, origin, origin_ref, requested_by, actor_ref, "
                      "actor_role, artifact_id, report_id, format, artifact_digest, channel, status, reasons, "
                      "approval_id, message_id, idempotency_key, request_digest, max_attempts, recipient_count, "
-                     "domains, external_count, link_instead_of_attachment, created_at, updated_at) VALUES (?, ?, ?, "
-                     "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     "domains, external_count, link_instead_of_attachment, created_at, updated_at, message_kind, "
+                     "subject_ref) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+                     "?, ?)",
                      DB_ARGS(DBS(dref), DBS(send_ref), DBI(req->tenant_id), DBS(origin_name(req->origin)),
                              DBS(req->occurrence_ref ? req->occurrence_ref : req->schedule_ref),
                              req->actor ? DBI(req->actor->user_id) : DBNULL, DBS(actor_ref), DBS(actor_role),
@@ -604,7 +613,8 @@ int delivery_submit(db_t *db, const delivery_request_t *req, delivery_outcome_t 
                              DBS(has_art ? art.digest : NULL), DBS(channel_name(chs[c])), DBS(status),
                              DBS(json_object_to_json_string(reasons)), approval_id ? DBI(approval_id) : DBNULL,
                              DBS(msgid), DBS(key), DBS(digest), DBI(max_attempts), DBI(count),
-                             DBS(json_object_to_json_string(domains)), DBI(external), DBI(link), DBS(now), DBS(now)),
+                             DBS(json_object_to_json_string(domains)), DBI(external), DBI(link), DBS(now), DBS(now),
+                             DBS(req->message_kind ? req->message_kind : "report"), DBS(req->subject_ref)),
                      NULL, &did);
         for (int i = 0; !rc && i < ev.n; i++) {
             rcpt_verdict_t *v = &ev.verdicts[i];
@@ -629,6 +639,10 @@ int delivery_submit(db_t *db, const delivery_request_t *req, delivery_outcome_t 
             json_object_object_add(d, "domains", json_object_get(domains));
             if (approval_ref[0]) put_s(d, "approval_ref", approval_ref);
             if (req->occurrence_ref) put_s(d, "occurrence_ref", req->occurrence_ref);
+            if (req->message_kind) {
+                put_s(d, "message_kind", req->message_kind);
+                put_s(d, "subject_ref", req->subject_ref);
+            }
             char evact[40];
             snprintf(evact, sizeof evact, "delivery.%s", status);
             audit_t a = {.tenant_id = req->tenant_id,
@@ -659,6 +673,7 @@ int delivery_submit(db_t *db, const delivery_request_t *req, delivery_outcome_t 
         json_object_put(domains);
     }
     if (rc) {
+        if (req->in_caller_tx) goto done; /* the caller rolls back */
         db_rollback(db);
         if (rc == AISPM_ECONFLICT && key) { /* a concurrent repeat won the key: answer it */
             recipients_eval_free(&ev);
@@ -667,7 +682,7 @@ int delivery_submit(db_t *db, const delivery_request_t *req, delivery_outcome_t 
         }
         goto done;
     }
-    rc = db_commit(db);
+    rc = req->in_caller_tx ? 0 : db_commit(db);
     if (rc) goto done;
     snprintf(out->send_ref, sizeof out->send_ref, "%s", send_ref);
     snprintf(out->approval_ref, sizeof out->approval_ref, "%s", approval_ref);
@@ -692,7 +707,7 @@ void delivery_outcome_free(delivery_outcome_t *o) {
 /* ------------------------------------------------------------------------ */
 /* approval handler: release or drop a held send                             */
 
-static int on_send_approval(db_t *db, const approval_t *ap, approval_outcome_t outcome, const char *request_id) {
+int delivery_release_held(db_t *db, const approval_t *ap, approval_outcome_t outcome, const char *request_id) {
     json_object *v;
     if (!ap->payload || !json_object_object_get_ex(ap->payload, "send_ref", &v)) return AISPM_EINVAL;
     const char *send_ref = json_object_get_string(v);
@@ -758,8 +773,38 @@ static int on_send_approval(db_t *db, const approval_t *ap, approval_outcome_t o
 }
 
 void delivery_init(void) {
-    approvals_register_handler(APPROVAL_REPORT_SEND, on_send_approval);
+    approvals_register_handler(APPROVAL_REPORT_SEND, delivery_release_held);
     recipients_init();
+}
+
+/* ------------------------------------------------------------------------ */
+/* message kinds other than reports                                          */
+
+#define MAX_MESSAGE_KINDS 8
+static struct {
+    const char *kind;
+    delivery_message_fn fn;
+} message_kinds[MAX_MESSAGE_KINDS];
+
+int delivery_register_message(const char *kind, delivery_message_fn fn) {
+    for (int i = 0; i < MAX_MESSAGE_KINDS; i++)
+        if (!message_kinds[i].kind || !strcmp(message_kinds[i].kind, kind)) {
+            message_kinds[i].kind = kind;
+            message_kinds[i].fn = fn;
+            return 0;
+        }
+    return AISPM_EINVAL;
+}
+
+static delivery_message_fn message_builder(const char *kind) {
+    for (int i = 0; i < MAX_MESSAGE_KINDS && message_kinds[i].kind; i++)
+        if (!strcmp(message_kinds[i].kind, kind)) return message_kinds[i].fn;
+    return NULL;
+}
+
+bool delivery_email_enabled(db_t *db, long long tenant_id) {
+    provider_settings_t ps;
+    return provider_settings_load(db, NULL, tenant_id, &ps) == 0 && !strcmp(ps.mode, "smtp");
 }
 
 /* ------------------------------------------------------------------------ */
@@ -772,6 +817,7 @@ typedef struct {
     int attempts, max_attempts;
     bool link;
     char storage_path[1024], filename[200], content_type[100], artifact_ref[REF_MAX];
+    char message_kind[33], subject_ref[81];
 } dl_t;
 
 static int load_delivery(db_t *db, long long tenant_id, long long id, dl_t *d) {
@@ -781,7 +827,8 @@ static int load_delivery(db_t *db, long long tenant_id, long long id, dl_t *d) {
                       "COALESCE(d.artifact_digest, ''), d.message_id, d.origin, d.actor_ref, d.attempts, "
                       "d.max_attempts, d.link_instead_of_attachment, COALESCE(d.artifact_id, 0), "
                       "COALESCE(d.approval_id, 0), COALESCE(a.storage_path, ''), COALESCE(a.filename, ''), "
-                      "COALESCE(a.content_type, ''), COALESCE(a.ref, ''), COALESCE(ap.ref, '') FROM deliveries d JOIN "
+                      "COALESCE(a.content_type, ''), COALESCE(a.ref, ''), COALESCE(ap.ref, ''), d.message_kind, "
+                      "COALESCE(d.subject_ref, '') FROM deliveries d JOIN "
                       "tenants t ON t.id = d.tenant_id LEFT JOIN artifacts a ON a.id = d.artifact_id AND a.tenant_id "
                       "= d.tenant_id LEFT JOIN approval_requests ap ON ap.id = d.approval_id AND ap.tenant_id = "
                       "d.tenant_id WHERE d.tenant_id = ? AND d.id = ?",
@@ -815,6 +862,8 @@ static int load_delivery(db_t *db, long long tenant_id, long long id, dl_t *d) {
     snprintf(d->content_type, sizeof d->content_type, "%s", db_res_str(res, 19));
     snprintf(d->artifact_ref, sizeof d->artifact_ref, "%s", db_res_str(res, 20));
     snprintf(d->approval_ref, sizeof d->approval_ref, "%s", db_res_str(res, 21));
+    snprintf(d->message_kind, sizeof d->message_kind, "%s", db_res_str(res, 22));
+    snprintf(d->subject_ref, sizeof d->subject_ref, "%s", db_res_str(res, 23));
     db_res_free(res);
     return 0;
 }
@@ -966,6 +1015,10 @@ static void build_message(const config_t *cfg, const dl_t *d, const buf_t *bytes
     m->delivery_ref = d->ref;
     m->message_id = d->message_id;
     m->subject = subject;
+    if (strcmp(d->message_kind, "report")) { /* text already built by the kind's builder */
+        m->text = text->data;
+        return;
+    }
     buf_printf(text, "AISPM Report Center delivery %s.\r\nReport: %s (%s)\r\n", d->ref, d->report_id, d->format);
     if (d->digest[0]) buf_printf(text, "SHA-256: %s\r\n", d->digest);
     if (d->artifact_ref[0] && d->link)
@@ -1054,11 +1107,21 @@ static void run_delivery(db_t *db, const config_t *cfg, job_claim_t *j) {
             snprintf(po.code, sizeof po.code, "artifact_unavailable");
         }
     }
+    buf_t msg_subject = BUF_INIT;
+    if (!po.code[0] && strcmp(d.message_kind, "report")) {
+        /* a registered message kind builds its own subject and text now */
+        delivery_message_fn fn = message_builder(d.message_kind);
+        if (!fn || fn(db, cfg, d.tenant_id, d.subject_ref, &msg_subject, &text)) {
+            po.result = PROVIDER_PERMANENT;
+            snprintf(po.code, sizeof po.code, "message_unavailable");
+        }
+    }
     if (!po.code[0]) {
         char subject[200];
         provider_message_t m;
         memset(&m, 0, sizeof m);
         build_message(cfg, &d, &bytes, &m, &text, &json, subject);
+        if (msg_subject.len) m.subject = buf_cstr(&msg_subject);
         delivery_channel_t ch = CHANNEL_SMTP;
         channel_parse(d.channel, &ch);
         if (ch == CHANNEL_PORTAL) {
@@ -1087,6 +1150,7 @@ static void run_delivery(db_t *db, const config_t *cfg, job_claim_t *j) {
         }
     }
     if (po.result == PROVIDER_REFUSED) po.result = PROVIDER_PERMANENT;
+    buf_free(&msg_subject);
     buf_free(&bytes);
     buf_free(&text);
     buf_free(&json);

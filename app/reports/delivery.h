@@ -32,8 +32,10 @@
 #include <json-c/json.h>
 #include <stdbool.h>
 
+#include "core/buf.h"
 #include "core/config.h"
 #include "db/db.h"
+#include "reports/approvals.h"
 #include "server/http.h"
 
 #define DELIVERY_JOB_KIND "report.deliver"
@@ -61,6 +63,20 @@ typedef struct {
     const char *approval_ref;     /* optional pre-granted approval (e.g. an approved schedule): must
                                      authorise at submit time, else the send is held as usual */
     const char *request_id;
+    /* messages other than reports (NULL = a report / the test message): a
+     * kind registered with delivery_register_message, whose text is built
+     * at send time; artifact_ref must then be NULL. subject_ref is the
+     * opaque ref the message is about (stored on the delivery, never an
+     * address); approval_type the approvals type of a held message (NULL =
+     * report_send; its handler must release or drop the send through
+     * delivery_release_held). */
+    const char *message_kind;
+    const char *subject_ref;
+    const char *approval_type;
+    const char *approval_subject_kind; /* approval subject (NULL = "send" + the send ref) */
+    /* true: run inside the caller's open transaction (the caller commits or
+     * rolls back, so the send and the caller's rows are one unit) */
+    bool in_caller_tx;
 } delivery_request_t;
 
 typedef enum { DELIVERY_RESULT_QUEUED = 0, DELIVERY_RESULT_HELD, DELIVERY_RESULT_BLOCKED } delivery_result_t;
@@ -142,5 +158,23 @@ int delivery_endpoints_put(db_t *db, const actor_t *a, json_object *doc, const c
 
 /* registers the report_send approval handler; call once per process */
 void delivery_init(void);
+
+/* the approval handler's work for a held send (payload {send_ref}):
+ * approved -> its held deliveries are queued (jobs), rejected / expired ->
+ * dropped; delivery audit + evidence per delivery. For modules whose own
+ * approval type holds a send (see delivery_request_t.approval_type). */
+int delivery_release_held(db_t *db, const approval_t *ap, approval_outcome_t outcome, const char *request_id);
+
+/* builds the subject and plain-text body of a message kind at send time
+ * (job worker, no transaction open): 0, or an error code that fails the
+ * delivery permanently (e.g. AISPM_ENOTFOUND: the subject was withdrawn).
+ * Subject and text must not contain the recipient's address. */
+typedef int (*delivery_message_fn)(db_t *db, const config_t *cfg, long long tenant_id, const char *subject_ref,
+                                   buf_t *subject, buf_t *text);
+/* 0, or AISPM_EINVAL when the table is full; call once per process */
+int delivery_register_message(const char *kind, delivery_message_fn fn);
+
+/* true when the tenant's delivery provider sends e-mail (mode smtp) */
+bool delivery_email_enabled(db_t *db, long long tenant_id);
 
 #endif

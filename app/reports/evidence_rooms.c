@@ -28,6 +28,9 @@
 #include "crypto/keys.h"
 #include "crypto/totp.h"
 #include "render/watermark.h"
+#include "reports/delivery.h"
+#include "reports/export_packages.h"
+#include "reports/recipients.h"
 #include "reports/renderer.h"
 #include "server/auth.h"
 
@@ -160,16 +163,22 @@ static int room_load(db_t *db, const actor_t *a, const char *ref, bool lock, roo
 
 static const char *room_status(const room_t *r) { return r->revoked ? "revoked" : r->expired ? "expired" : "active"; }
 
-/* the room's artifacts: [{artifact_ref, report_id, format, digest, size,
- * content_type, filename, expired}] */
+/* the room's items in room order: [{artifact_ref, report_id, format, digest,
+ * size, content_type, filename, retention_expired, created_at, kind}].
+ * Artifacts and export packages alike: a package's "artifact_ref" is its
+ * package ref, its report_id "export_package.<type>", its format zip. */
 static int room_artifacts(db_t *db, const actor_t *a, long long room_id, json_object **out) {
     db_res_t *res;
     int rc = db_query(db,
                       "SELECT ar.ref, ar.report_id, ar.format, ar.digest, ar.size, ar.content_type, ar.filename, "
-                      "ar.expires_at <= NOW(6), ar.created_at FROM room_items i JOIN artifacts ar ON ar.id = "
-                      "i.artifact_id AND ar.tenant_id = i.tenant_id WHERE i.tenant_id = ? AND i.room_id = ? AND "
-                      "i.item_kind = 'artifact' ORDER BY i.position",
-                      DB_ARGS(DBI(a->tenant_id), DBI(room_id)), &res);
+                      "ar.expires_at <= NOW(6), ar.created_at, 'artifact', i.position FROM room_items i JOIN "
+                      "artifacts ar ON ar.id = i.artifact_id AND ar.tenant_id = i.tenant_id WHERE i.tenant_id = ? AND "
+                      "i.room_id = ? AND i.item_kind = 'artifact' UNION ALL SELECT p.ref, CONCAT('export_package.', "
+                      "p.package_type), 'zip', p.digest, p.size, 'application/zip', p.filename, 0, p.created_at, "
+                      "'package', i.position FROM room_items i JOIN export_packages p ON p.ref = i.item_ref AND "
+                      "p.tenant_id = i.tenant_id WHERE i.tenant_id = ? AND i.room_id = ? AND i.item_kind = 'package' "
+                      "ORDER BY 11",
+                      DB_ARGS(DBI(a->tenant_id), DBI(room_id), DBI(a->tenant_id), DBI(room_id)), &res);
     if (rc) return rc;
     json_object *arr = json_object_new_array();
     while (db_res_next(res)) {
@@ -183,6 +192,8 @@ static int room_artifacts(db_t *db, const actor_t *a, long long room_id, json_ob
         put_str(o, "filename", db_res_str(res, 6));
         json_object_object_add(o, "retention_expired", json_object_new_boolean(db_res_int(res, 7) != 0));
         json_object_object_add(o, "created_at", ts_json(db_res_str(res, 8)));
+        put_str(o, "kind", db_res_str(res, 9));
+        json_object_object_add(o, "package", json_object_new_boolean(!strcmp(db_res_str(res, 9), "package")));
         json_object_array_add(arr, o);
     }
     db_res_free(res);
@@ -250,7 +261,8 @@ static json_object *room_projection(db_t *db, const actor_t *a, const room_t *r)
             put_str(p, "artifact_ref", jstr(x, "artifact_ref"));
             put_str(p, "report_id", jstr(x, "report_id"));
             put_str(p, "format", public_format(jstr(x, "format")));
-            put_str(p, "manifest_ref", r->ref);
+            /* a package carries its own signed manifest; artifacts the room's */
+            put_str(p, "manifest_ref", !strcmp(jstr(x, "kind"), "package") ? jstr(x, "artifact_ref") : r->ref);
             snprintf(tmp, sizeof tmp, "sha256:%s", jstr(x, "digest"));
             put_str(p, "digest_ref", tmp);
             json_object_object_add(p, "watermark_required", json_object_new_boolean(1));
@@ -582,15 +594,54 @@ int rooms_create(db_t *db, const actor_t *a, json_object *body, const char *requ
             buf_puts(&domains, low);
         }
     }
-    json_object *items = NULL;
-    if (!json_object_object_get_ex(body, "artifact_refs", &items) || !json_object_is_type(items, json_type_array) ||
-        json_object_array_length(items) < 1 || json_object_array_length(items) > MAX_ITEMS) {
-        field_err(errors, "artifact_refs", "must be an array of 1-50 artifact refs");
-        items = NULL;
+    /* artifact_refs[] and package_refs[]: together 1-50 items */
+    json_object *items = NULL, *pkgs = NULL;
+    bool has_arts = json_object_object_get_ex(body, "artifact_refs", &items);
+    bool has_pkgs = json_object_object_get_ex(body, "package_refs", &pkgs);
+    if (has_pkgs && !json_object_is_type(pkgs, json_type_array)) {
+        field_err(errors, "package_refs", "must be an array of package refs");
+        pkgs = NULL;
+    }
+    if (has_arts && !json_object_is_type(items, json_type_array)) items = NULL;
+    size_t n_arts = items ? json_object_array_length(items) : 0, n_pkgs = pkgs ? json_object_array_length(pkgs) : 0;
+    if ((has_arts && !items) || n_arts + n_pkgs < 1 || n_arts + n_pkgs > MAX_ITEMS) {
+        field_err(errors, "artifact_refs", "artifact_refs and package_refs must list 1-50 items together");
+        items = pkgs = NULL;
     }
     long long art_ids[MAX_ITEMS];
     const char *art_refs[MAX_ITEMS];
     size_t n_items = 0;
+    for (size_t i = 0; pkgs && i < json_object_array_length(pkgs); i++) {
+        json_object *x = json_object_array_get_idx(pkgs, i);
+        const char *s = json_object_is_type(x, json_type_string) ? json_object_get_string(x) : NULL;
+        if (!s || !ref_parse(s, "package", NULL, NULL)) {
+            field_err(errors, "package_refs", "every entry must be a package ref (package:ULID)");
+            break;
+        }
+        bool dup = false;
+        for (size_t k = 0; k < n_items; k++) dup |= !strcmp(art_refs[k], s);
+        if (dup) {
+            field_err(errors, "package_refs", "a package is listed twice");
+            break;
+        }
+        db_res_t *res;
+        int rc = db_query(db, "SELECT id FROM export_packages WHERE tenant_id = ? AND ref = ?",
+                          DB_ARGS(DBI(a->tenant_id), DBS(s)), &res);
+        if (rc) {
+            json_object_put(errors);
+            buf_free(&domains);
+            return rc;
+        }
+        bool found = db_res_next(res) == 1;
+        db_res_free(res);
+        if (!found) {
+            field_err(errors, "package_refs", "a package ref does not name an export package of this tenant");
+            break;
+        }
+        art_ids[n_items] = 0; /* item_kind package: no artifact row */
+        art_refs[n_items++] = s;
+    }
+    size_t n_pkg_items = n_items;
     for (size_t i = 0; items && i < json_object_array_length(items); i++) {
         json_object *x = json_object_array_get_idx(items, i);
         const char *s = json_object_is_type(x, json_type_string) ? json_object_get_string(x) : NULL;
@@ -641,7 +692,8 @@ int rooms_create(db_t *db, const actor_t *a, json_object *body, const char *requ
     }
     json_object *d = json_object_new_object();
     put_str(d, "audience", aud);
-    json_object_object_add(d, "artifact_count", json_object_new_int((int)n_items));
+    json_object_object_add(d, "artifact_count", json_object_new_int((int)(n_items - n_pkg_items)));
+    json_object_object_add(d, "package_count", json_object_new_int((int)n_pkg_items));
     json_object_object_add(d, "domain_count", json_object_new_int((int)json_object_array_length(
                                                   json_object_object_get_ex(body, "allowed_domains", &v) ? v : NULL)));
     json_object_object_add(d, "mfa_required", json_object_new_boolean(mfa));
@@ -660,11 +712,17 @@ int rooms_create(db_t *db, const actor_t *a, json_object *body, const char *requ
                              DBS(a->user_ref), DBS(ev_ref), DBS(nowsql)),
                      NULL, &id);
     buf_free(&domains);
-    for (size_t i = 0; !rc && i < n_items; i++)
+    /* artifacts first (as listed), then packages: the room's order */
+    for (size_t k = 0; !rc && k < n_items; k++) {
+        size_t i = (k + n_pkg_items) % n_items;
+        bool pkg = i < n_pkg_items;
         rc = db_exec(db,
                      "INSERT INTO room_items (tenant_id, room_id, position, item_kind, item_ref, artifact_id) "
-                     "VALUES (?, ?, ?, 'artifact', ?, ?)",
-                     DB_ARGS(DBI(a->tenant_id), DBI(id), DBI(i), DBS(art_refs[i]), DBI(art_ids[i])), NULL, NULL);
+                     "VALUES (?, ?, ?, ?, ?, ?)",
+                     DB_ARGS(DBI(a->tenant_id), DBI(id), DBI(k), DBS(pkg ? "package" : "artifact"), DBS(art_refs[i]),
+                             pkg ? DBNULL : DBI(art_ids[i])),
+                     NULL, NULL);
+    }
     if (rc || (rc = db_commit(db))) {
         db_rollback(db);
         return rc;
@@ -739,7 +797,7 @@ int rooms_revoke(db_t *db, const actor_t *a, const char *ref, const char *reques
 }
 
 /* an invitation token: 32 random bytes, base64url; only its SHA-256 is kept */
-static int invitation_new(db_t *db, const actor_t *a, long long user_id, long long membership_id, char token[64],
+static int invitation_new(db_t *db, long long tenant_id, long long user_id, long long membership_id, char token[64],
                           char expires[RFC3339_MAX]) {
     uint8_t raw[32];
     if (random_bytes(raw, sizeof raw)) return AISPM_ECRYPTO;
@@ -753,8 +811,43 @@ static int invitation_new(db_t *db, const actor_t *a, long long user_id, long lo
     return db_exec(db,
                    "INSERT INTO auditor_invitations (tenant_id, user_id, room_auditor_id, token_hash, expires_at, "
                    "created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                   DB_ARGS(DBI(a->tenant_id), DBI(user_id), DBI(membership_id), DBS(hash), DBS(expsql), DBS(nowsql)),
+                   DB_ARGS(DBI(tenant_id), DBI(user_id), DBI(membership_id), DBS(hash), DBS(expsql), DBS(nowsql)),
                    NULL, NULL);
+}
+
+/* an invitation the recipient policy (or the send request) refused: the
+ * transaction was rolled back, so nothing of it exists; the refusal is
+ * recorded (evidence_room.invitation_blocked: recipient ref, domain digest,
+ * reason codes — never the address) and answered with the reasons */
+static int invitation_refused(db_t *db, const actor_t *a, const room_t *r, const char *address, const char *domain,
+                              const char *request_id, const delivery_outcome_t *dout, room_outcome_t *out) {
+    char rcpt[RECIPIENT_REF_MAX], dref[64];
+    recipient_ref_of(a->tenant_ref, address, rcpt);
+    domain_ref(domain, dref);
+    json_object *reasons = NULL, *v;
+    if (dout->body && json_object_object_get_ex(dout->body, "reasons", &v)) reasons = json_object_get(v);
+    if (!reasons) reasons = json_object_new_array();
+    json_object *d = json_object_new_object();
+    put_str(d, "recipient_ref", rcpt);
+    put_str(d, "domain_ref", dref);
+    put_str(d, "code", dout->code);
+    json_object_object_add(d, "reasons", json_object_get(reasons));
+    int rc = auth_evidence(db, a, "evidence_room.invitation_blocked", r->ref, "denied", request_id, d, NULL);
+    json_object_put(d);
+    if (rc) {
+        json_object_put(reasons);
+        return rc;
+    }
+    json_object *body = json_object_new_object();
+    json_object_object_add(body, "reasons", reasons);
+    put_str(body, "recipient_ref", rcpt);
+    if (dout->status == 403)
+        refuse(out, 403, "invitation_blocked", "the recipient policy does not allow e-mail to this address", body);
+    else {
+        json_object_put(body);
+        refuse(out, dout->status, dout->code, dout->detail, NULL);
+    }
+    return 0;
 }
 
 int rooms_invite(db_t *db, const actor_t *a, const char *ref, json_object *body, const char *request_id,
@@ -772,6 +865,7 @@ int rooms_invite(db_t *db, const actor_t *a, const char *ref, json_object *body,
     for (; email[k]; k++) low[k] = (char)(email[k] >= 'A' && email[k] <= 'Z' ? email[k] + 32 : email[k]);
     low[k] = 0;
     const char *domain = strchr(low, '@') + 1;
+    bool email_mode = delivery_email_enabled(db, a->tenant_id);
     room_t r;
     int rc = db_begin(db);
     if (rc) return rc;
@@ -846,17 +940,56 @@ int rooms_invite(db_t *db, const actor_t *a, const char *ref, json_object *body,
         return 0;
     }
     char token[64] = "", expires[RFC3339_MAX] = "";
-    if (!rc && pending) rc = invitation_new(db, a, user_id, (long long)mid, token, expires);
+    /* e-mail configured: the recipient policy decides (block -> nothing is
+     * created, needs approval -> held), the message goes through the one
+     * delivery path and its link is minted when it is sent, never shown */
+    delivery_outcome_t dout;
+    memset(&dout, 0, sizeof dout);
+    bool emailed = !rc && email_mode;
+    if (emailed) {
+        const char *to[1] = {low}, *chans[1] = {"smtp"};
+        delivery_request_t dr = {.tenant_id = a->tenant_id,
+                                 .tenant_ref = a->tenant_ref,
+                                 .origin = DELIVERY_ORIGIN_USER,
+                                 .actor = a,
+                                 .recipients = to,
+                                 .nrecipients = 1,
+                                 .channels = chans,
+                                 .nchannels = 1,
+                                 .request_id = request_id,
+                                 .message_kind = ROOMS_INVITATION_KIND,
+                                 .subject_ref = aud_ref,
+                                 .approval_type = APPROVAL_AUDITOR_INVITATION,
+                                 .approval_subject_kind = "auditor_invitation",
+                                 .in_caller_tx = true};
+        rc = delivery_submit(db, &dr, &dout);
+        if (!rc && dout.status >= 400) {
+            /* refused by policy (or the request): nothing of the invitation
+             * stays; the refusal is recorded as evidence on its own */
+            db_rollback(db);
+            rc = invitation_refused(db, a, &r, low, domain, request_id, &dout, out);
+            delivery_outcome_free(&dout);
+            return rc;
+        }
+    }
+    if (!rc && pending && !email_mode) rc = invitation_new(db, a->tenant_id, user_id, (long long)mid, token, expires);
     json_object *d = json_object_new_object();
     put_str(d, "auditor_ref", aud_ref);
     put_str(d, "account", account);
     domain_ref(domain, dref);
     put_str(d, "domain_ref", dref);
     json_object_object_add(d, "invitation_issued", json_object_new_boolean(pending));
+    put_str(d, "invitation_channel", emailed ? "email" : "link_shown_to_inviter");
+    if (emailed) {
+        put_str(d, "send_ref", dout.send_ref);
+        put_str(d, "delivery_result", delivery_result_name(dout.result));
+        if (dout.approval_ref[0]) put_str(d, "approval_ref", dout.approval_ref);
+    }
     if (!rc) rc = auth_evidence(db, a, "evidence_room.auditor_invited", r.ref, "success", request_id, d, NULL);
     json_object_put(d);
     if (rc || (rc = db_commit(db))) {
         db_rollback(db);
+        delivery_outcome_free(&dout);
         return rc;
     }
     json_object *o = json_object_new_object();
@@ -865,8 +998,18 @@ int rooms_invite(db_t *db, const actor_t *a, const char *ref, json_object *body,
     put_str(o, "account", account);
     char url[128];
     snprintf(url, sizeof url, "/portal/invitations/%s", token);
-    put_str(o, "invitation_url", pending ? url : NULL);
-    put_str(o, "invitation_expires_at", pending ? expires : NULL);
+    /* the link is shown to the inviter only when e-mail is not configured */
+    put_str(o, "invitation_url", pending && !emailed ? url : NULL);
+    put_str(o, "invitation_expires_at", pending && !emailed ? expires : NULL);
+    memset(token, 0, sizeof token);
+    json_object *inv = json_object_new_object();
+    put_str(inv, "channel", emailed ? "email" : "link");
+    put_str(inv, "status", emailed ? (dout.result == DELIVERY_RESULT_HELD ? "held_for_approval" : "queued")
+                                   : (pending ? "link_issued" : "not_needed"));
+    put_str(inv, "send_ref", emailed ? dout.send_ref : NULL);
+    put_str(inv, "approval_ref", emailed && dout.approval_ref[0] ? dout.approval_ref : NULL);
+    json_object_object_add(o, "invitation", inv);
+    delivery_outcome_free(&dout);
     out->status = 201;
     out->body = o;
     return 0;
@@ -1145,7 +1288,8 @@ int rooms_download(db_t *db, const config_t *cfg, const actor_t *a, const char *
                    const char *request_id, room_outcome_t *deny, room_download_t *out) {
     memset(deny, 0, sizeof *deny);
     memset(out, 0, sizeof *out);
-    if (!artifact_ref || !ref_parse(artifact_ref, "artifact", NULL, NULL)) return AISPM_ENOTFOUND;
+    bool package = artifact_ref && ref_parse(artifact_ref, "package", NULL, NULL);
+    if (!artifact_ref || (!package && !ref_parse(artifact_ref, "artifact", NULL, NULL))) return AISPM_ENOTFOUND;
     gate_t g;
     int rc = db_begin(db);
     if (rc) return rc;
@@ -1153,7 +1297,9 @@ int rooms_download(db_t *db, const config_t *cfg, const actor_t *a, const char *
     render_content_t c;
     memset(&c, 0, sizeof c);
     if (!rc && !deny->status) {
-        rc = renderer_artifact_bytes(db, cfg, a->tenant_id, artifact_ref, &c);
+        /* a package's copy: its signed files unchanged plus the ZIP mark entry */
+        rc = package ? packages_bytes(db, cfg, a->tenant_id, artifact_ref, &c, NULL)
+                     : renderer_artifact_bytes(db, cfg, a->tenant_id, artifact_ref, &c);
         char now[RFC3339_MAX];
         now_texts(now, NULL);
         if (!rc) rc = ref_new("download", out->download_id);
@@ -1343,6 +1489,12 @@ int rooms_invitation_accept(db_t *db, const char *token, const char *password, c
     rc = db_exec(db, "UPDATE auditor_invitations SET used_at = ? WHERE id = ? AND tenant_id = ? AND used_at IS NULL",
                  DB_ARGS(DBS(nowsql), DBI(id), DBI(tid)), &n, NULL);
     if (!rc && n != 1) rc = AISPM_ENOTFOUND; /* a concurrent use won */
+    /* e-mailed invitations mint a link per attempt: accepting one ends them all */
+    if (!rc)
+        rc = db_exec(db,
+                     "UPDATE auditor_invitations SET used_at = ? WHERE user_id = ? AND tenant_id = ? AND used_at IS "
+                     "NULL",
+                     DB_ARGS(DBS(nowsql), DBI(uid), DBI(tid)), NULL, NULL);
     if (!rc)
         rc = db_exec(db, "UPDATE users SET password_hash = ? WHERE id = ? AND tenant_id = ? AND role = 'auditor'",
                      DB_ARGS(DBS(hash), DBI(uid), DBI(tid)), NULL, NULL);
@@ -1367,6 +1519,108 @@ int rooms_invitation_accept(db_t *db, const char *token, const char *password, c
         return rc;
     }
     return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* invitations by e-mail (delivery message kind + approval type)             */
+
+/* the membership an invitation e-mail is about, with its room and account */
+typedef struct {
+    long long membership_id, user_id;
+    char room_ref[REF_MAX], room_title[201], tenant_ref[REF_MAX];
+    bool usable;  /* membership not revoked, room active and not expired */
+    bool pending; /* the account has no password yet: the mail carries a link */
+} invite_subject_t;
+
+static int invite_subject(db_t *db, long long tenant_id, const char *auditor_ref, invite_subject_t *s) {
+    memset(s, 0, sizeof *s);
+    db_res_t *res;
+    int rc = db_query(db,
+                      "SELECT m.id, m.user_id, r.ref, r.title, t.ref, m.revoked_at IS NULL AND r.status = 'active' "
+                      "AND r.expires_at > NOW(6), u.password_hash = ? FROM room_auditors m JOIN rooms r ON r.id = "
+                      "m.room_id AND r.tenant_id = m.tenant_id JOIN users u ON u.id = m.user_id AND u.tenant_id = "
+                      "m.tenant_id JOIN tenants t ON t.id = m.tenant_id WHERE m.tenant_id = ? AND m.ref = ?",
+                      DB_ARGS(DBS(NO_PASSWORD), DBI(tenant_id), DBS(auditor_ref)), &res);
+    if (rc) return rc;
+    rc = AISPM_ENOTFOUND;
+    if (db_res_next(res)) {
+        s->membership_id = db_res_int(res, 0);
+        s->user_id = db_res_int(res, 1);
+        snprintf(s->room_ref, sizeof s->room_ref, "%s", db_res_str(res, 2));
+        snprintf(s->room_title, sizeof s->room_title, "%s", db_res_str(res, 3));
+        snprintf(s->tenant_ref, sizeof s->tenant_ref, "%s", db_res_str(res, 4));
+        s->usable = db_res_int(res, 5) != 0;
+        s->pending = db_res_int(res, 6) != 0;
+        rc = 0;
+    }
+    db_res_free(res);
+    return rc;
+}
+
+/* delivery message builder (job worker, no transaction open): a fresh
+ * one-time link is minted for every attempt and committed before the
+ * message leaves, so whichever copy arrives works; accepting one uses them
+ * all up. The address is not in the text. */
+static int invitation_message(db_t *db, const config_t *cfg, long long tenant_id, const char *auditor_ref,
+                              buf_t *subject, buf_t *text) {
+    invite_subject_t s;
+    int rc = invite_subject(db, tenant_id, auditor_ref, &s);
+    if (rc) return rc;
+    if (!s.usable) return AISPM_ENOTFOUND; /* revoked, or the room closed meanwhile */
+    buf_printf(subject, "Invitation to the AISPM evidence room \"%.120s\"", s.room_title);
+    buf_printf(text, "You have been invited as an auditor to the evidence room \"%s\" (%s).\r\n\r\n", s.room_title,
+               s.room_ref);
+    if (s.pending) {
+        char token[64], expires[RFC3339_MAX];
+        if ((rc = invitation_new(db, tenant_id, s.user_id, s.membership_id, token, expires))) return rc;
+        buf_printf(text,
+                   "Set your password with this one-time link (it expires %s):\r\n%s/portal/invitations/%s\r\n\r\n"
+                   "Then sign in at %s/portal/login to open the room.\r\n",
+                   expires, cfg->public_url, token, cfg->public_url);
+        memset(token, 0, sizeof token);
+    } else {
+        buf_printf(text, "Sign in at %s/portal/login and open %s/portal/rooms/%s\r\n", cfg->public_url,
+                   cfg->public_url, s.room_ref);
+    }
+    buf_puts(text, "\r\nIf you did not expect this invitation, ignore this message.\r\n");
+    return 0;
+}
+
+/* approval handler (inside the decision transaction): approved -> the held
+ * invitation e-mail is queued; rejected / expired -> it is dropped and the
+ * membership revoked, so the invitation leaves nothing usable behind */
+static int on_invitation_approval(db_t *db, const approval_t *ap, approval_outcome_t outcome, const char *request_id) {
+    int rc = delivery_release_held(db, ap, outcome, request_id);
+    if (rc) return rc;
+    invite_subject_t s;
+    if ((rc = invite_subject(db, ap->tenant_id, ap->subject_ref, &s))) return rc == AISPM_ENOTFOUND ? 0 : rc;
+    bool release = outcome == APPROVAL_APPROVED;
+    char nowsql[RFC3339_MAX];
+    now_texts(NULL, nowsql);
+    if (!release)
+        rc = db_exec(db,
+                     "UPDATE room_auditors SET revoked_at = ? WHERE tenant_id = ? AND id = ? AND revoked_at IS NULL",
+                     DB_ARGS(DBS(nowsql), DBI(ap->tenant_id), DBI(s.membership_id)), NULL, NULL);
+    json_object *d = json_object_new_object();
+    put_str(d, "auditor_ref", ap->subject_ref);
+    put_str(d, "approval_ref", ap->ref);
+    put_str(d, "decision", release ? "approved" : outcome == APPROVAL_REJECTED ? "rejected" : "expired");
+    evidence_event_t ev = {.tenant_id = ap->tenant_id,
+                           .tenant_ref = ap->tenant_ref,
+                           .actor_ref = ap->decided_by_ref ? ap->decided_by_ref : "system",
+                           .action = release ? "evidence_room.invitation_released" : "evidence_room.invitation_dropped",
+                           .object_ref = s.room_ref,
+                           .outcome = release ? "success" : "denied",
+                           .request_id = request_id,
+                           .details = d};
+    if (!rc) rc = evidence_append(db, &ev, NULL);
+    json_object_put(d);
+    return rc;
+}
+
+void rooms_init(void) {
+    approvals_register_handler(APPROVAL_AUDITOR_INVITATION, on_invitation_approval);
+    delivery_register_message(ROOMS_INVITATION_KIND, invitation_message);
 }
 
 /* ------------------------------------------------------------------------ */

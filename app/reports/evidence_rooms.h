@@ -52,7 +52,9 @@ int rooms_list(db_t *db, const actor_t *a, json_object **out);
 int rooms_get(db_t *db, const actor_t *a, const char *room_ref, json_object **out);
 int rooms_revoke(db_t *db, const actor_t *a, const char *room_ref, const char *request_id, room_outcome_t *out);
 /* body {email} -> 201 {auditor_ref, room_ref, account: created|linked,
- * invitation_url|null, invitation_expires_at|null} */
+ * invitation_url|null, invitation_expires_at|null, invitation: {channel
+ * email|link, status queued|held_for_approval|link_issued|not_needed,
+ * send_ref, approval_ref}} (see "invitations by e-mail" below) */
 int rooms_invite(db_t *db, const actor_t *a, const char *room_ref, json_object *body, const char *request_id,
                  room_outcome_t *out);
 /* {"auditors": [{auditor_ref, status, invited_at, revoked_at}]} */
@@ -99,6 +101,24 @@ int rooms_invitation_check(db_t *db, const char *token, json_object **out);
 /* sets the account's password: 0, AISPM_ENOTFOUND (invalid/used/expired),
  * AISPM_EINVAL (password too short/long) */
 int rooms_invitation_accept(db_t *db, const char *token, const char *password, const char *request_id);
+
+/* ---- invitations by e-mail ---- */
+/* When the tenant's delivery provider sends e-mail, rooms_invite() puts the
+ * address through the recipient policy for the e-mail channel
+ * (recipient_evaluate via delivery_submit, in the invitation's transaction):
+ *   block          -> 403 invitation_blocked {reasons, recipient_ref};
+ *                     nothing created, evidence evidence_room.invitation_blocked;
+ *   needs approval -> membership created, the e-mail held behind an
+ *                     auditor_invitation approval; approved -> sent,
+ *                     rejected / expired -> dropped and the membership revoked;
+ *   allow          -> the e-mail is queued (delivery message kind
+ *                     auditor_invitation: retries, Message-ID, audit).
+ * The one-time link is minted when the message is built and never shown to
+ * the inviter. With delivery disabled the link is returned to the inviter
+ * (invitation_url) as before and nothing is sent. */
+#define ROOMS_INVITATION_KIND "auditor_invitation"
+/* registers the approval handler and the message builder; once per process */
+void rooms_init(void);
 
 /* ---- verification (aispm admin verify-audit) ---- */
 typedef struct {

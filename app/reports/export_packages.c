@@ -1030,37 +1030,43 @@ int packages_public_manifest(db_t *db, const actor_t *a, const char *ref, json_o
     return 0;
 }
 
-int packages_content(db_t *db, const config_t *cfg, const actor_t *a, const char *ref, const char *request_id,
-                     render_content_t *out) {
+int packages_bytes(db_t *db, const config_t *cfg, long long tenant_id, const char *ref, render_content_t *out,
+                   char package_type[32]) {
     memset(out, 0, sizeof *out);
     if (!ref || !ref_parse(ref, "package", NULL, NULL)) return AISPM_ENOTFOUND;
     db_res_t *res;
     int rc = db_query(db,
                       "SELECT digest, size, filename, storage_path, package_type FROM export_packages "
                       "WHERE tenant_id = ? AND ref = ?",
-                      DB_ARGS(DBI(a->tenant_id), DBS(ref)), &res);
+                      DB_ARGS(DBI(tenant_id), DBS(ref)), &res);
     if (rc) return rc;
     if (!db_res_next(res)) {
         db_res_free(res);
         return AISPM_ENOTFOUND;
     }
-    char storage[1100], type[32];
+    char storage[1100];
     long long size = db_res_int(res, 1);
     snprintf(out->digest, sizeof out->digest, "%s", db_res_str(res, 0));
     snprintf(out->filename, sizeof out->filename, "%s", db_res_str(res, 2));
     snprintf(storage, sizeof storage, "%s", db_res_str(res, 3));
-    snprintf(type, sizeof type, "%s", db_res_str(res, 4));
+    if (package_type) snprintf(package_type, 32, "%s", db_res_str(res, 4));
     snprintf(out->content_type, sizeof out->content_type, "application/zip");
+    snprintf(out->format, sizeof out->format, "zip");
     db_res_free(res);
     rc = renderer_read_stored(cfg, storage, size, out->digest, &out->bytes);
-    if (rc) {
-        log_msg(LOG_ERROR, "package_integrity", "package %s is missing or does not match its digest", ref);
-        return rc;
-    }
+    if (rc) log_msg(LOG_ERROR, "package_integrity", "package %s is missing or does not match its digest", ref);
+    return rc;
+}
+
+int packages_content(db_t *db, const config_t *cfg, const actor_t *a, const char *ref, const char *request_id,
+                     render_content_t *out) {
+    char type[32] = "";
+    int rc = packages_bytes(db, cfg, a->tenant_id, ref, out, type);
+    if (rc) return rc;
     json_object *d = json_object_new_object();
     put_str(d, "package_type", type);
     put_str(d, "digest", out->digest);
-    put_int(d, "size", size);
+    put_int(d, "size", (long long)out->bytes.len);
     rc = auth_evidence(db, a, "package.downloaded", ref, "success", request_id, d, NULL);
     json_object_put(d);
     if (rc) render_content_free(out);

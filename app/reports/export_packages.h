@@ -71,6 +71,12 @@ int packages_public_manifest(db_t *db, const actor_t *a, const char *ref, json_o
 int packages_content(db_t *db, const config_t *cfg, const actor_t *a, const char *ref, const char *request_id,
                      render_content_t *out);
 
+/* the ZIP of a package of the tenant, verified against its digest, without
+ * evidence (the caller records the access: evidence rooms). format "zip";
+ * package_type (may be NULL) receives the package's type. */
+int packages_bytes(db_t *db, const config_t *cfg, long long tenant_id, const char *ref, render_content_t *out,
+                   char package_type[32]);
+
 /* the PEM certificate of the package signing key kid (NULL or "" = the
  * configured current one), from signing_certificates or package_cert */
 int packages_certificate(db_t *db, const config_t *cfg, const char *kid, buf_t *pem_out);
