@@ -16,7 +16,7 @@ static void answer(req_t *r, int rc, room_outcome_t *o) {
         return;
     }
     if (o->status >= 400) {
-        resp_problem(r, o->status, o->code, o->detail, o->body);
+        resp_problem_ext(r, o->status, o->code, o->detail, o->body, o->extra);
         return;
     }
     resp_json(r, o->status, o->body);

@@ -24,7 +24,7 @@ static bool failed(req_t *r, int rc, room_outcome_t *o) {
         return true;
     }
     if (o->status >= 400) {
-        resp_problem(r, o->status, o->code, o->detail, o->body);
+        resp_problem_ext(r, o->status, o->code, o->detail, o->body, o->extra);
         return true;
     }
     return false;
@@ -76,7 +76,7 @@ void portal_room(req_t *r) { view(r, NULL, "room", "Evidence room"); }
 
 void portal_room_artifact(req_t *r) {
     const char *a = req_param(r, "artifact_ref");
-    if (!ref_parse(a, "artifact", NULL, NULL)) {
+    if (!ref_parse(a, "artifact", NULL, NULL) && !ref_parse(a, "package", NULL, NULL)) {
         resp_problem(r, 404, "not_found", "no such resource", NULL);
         return;
     }

@@ -45,7 +45,8 @@ static const char *const AUDIENCES[] = {"external_auditor", "internal_audit", "b
 
 void room_outcome_free(room_outcome_t *o) {
     if (o->body) json_object_put(o->body);
-    o->body = NULL;
+    if (o->extra) json_object_put(o->extra);
+    o->body = o->extra = NULL;
 }
 
 static void refuse(room_outcome_t *o, int status, const char *code, const char *detail, json_object *errors) {
@@ -841,9 +842,10 @@ static int invitation_refused(db_t *db, const actor_t *a, const room_t *r, const
     json_object *body = json_object_new_object();
     json_object_object_add(body, "reasons", reasons);
     put_str(body, "recipient_ref", rcpt);
-    if (dout->status == 403)
-        refuse(out, 403, "invitation_blocked", "the recipient policy does not allow e-mail to this address", body);
-    else {
+    if (dout->status == 403) {
+        refuse(out, 403, "invitation_blocked", "the recipient policy does not allow e-mail to this address", NULL);
+        out->extra = body;
+    } else {
         json_object_put(body);
         refuse(out, dout->status, dout->code, dout->detail, NULL);
     }

@@ -39,6 +39,7 @@ typedef struct {
     const char *code;
     const char *detail;
     json_object *body;
+    json_object *extra; /* 4xx: problem members beside errors (e.g. reasons), or NULL */
 } room_outcome_t;
 void room_outcome_free(room_outcome_t *o);
 
