@@ -352,9 +352,14 @@ static int access_append(db_t *db, const actor_t *a, const room_t *r, const acce
         json_object_put(chosen);
         return rc;
     }
+    /* an artifact ref that names no item of the room (a probe by a
+     * non-member) makes the event about the room: every item, never [] */
+    bool named = false;
+    for (size_t i = 0; e->artifact_ref && i < json_object_array_length(arts); i++)
+        named |= !strcmp(e->artifact_ref, jstr(json_object_array_get_idx(arts, i), "artifact_ref"));
     for (size_t i = 0; i < json_object_array_length(arts); i++) {
         json_object *x = json_object_array_get_idx(arts, i), *p;
-        if (e->artifact_ref && strcmp(e->artifact_ref, jstr(x, "artifact_ref"))) continue;
+        if (named && strcmp(e->artifact_ref, jstr(x, "artifact_ref"))) continue;
         p = json_object_new_object();
         put_str(p, "artifact_ref", jstr(x, "artifact_ref"));
         put_str(p, "report_id", jstr(x, "report_id"));

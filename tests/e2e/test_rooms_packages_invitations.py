@@ -125,6 +125,11 @@ def test_room_with_package_validates_and_downloads_a_marked_copy(rooms, pkg, tmp
     other = rooms.create(formats=("pdf",))
     r = auditor.get(f"/portal/rooms/{other['room']['room_ref']}/artifacts/{pref}/download")
     assert r.status == 404
+    # ... and that probe is recorded in the other room's chain as a contract-valid event about the room
+    probe = rooms.events(other["room"]["room_ref"])[-1]
+    validate("aispm-report-evidence-room-access-event.schema.json", probe)
+    assert probe["event"]["event_type"] == "failed_policy" and probe["access_decision"]["reason"] == "not_a_member"
+    assert [a["artifact_ref"] for a in probe["artifacts"]] == [rooms.artifacts["pdf"]["artifact_ref"]]
 
 
 # ---------------------------------------------------------------------------
