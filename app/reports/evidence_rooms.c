@@ -551,6 +551,46 @@ static void field_err(json_object *errors, const char *k, const char *msg) {
     if (!json_object_object_get_ex(errors, k, NULL)) put_str(errors, k, msg);
 }
 
+/* one list of room items (package_refs or artifact_refs): every entry a ref
+ * of that kind naming a row of the actor's tenant, none repeated across the
+ * lists. Appends to ids (0 for packages: no artifact row) and refs; a bad
+ * entry is a field error; the return value is a database error. */
+static int item_refs(db_t *db, const actor_t *a, json_object *list, bool package, json_object *errors,
+                     long long ids[MAX_ITEMS], const char *refs[MAX_ITEMS], size_t *n) {
+    const char *field = package ? "package_refs" : "artifact_refs";
+    for (size_t i = 0; list && i < json_object_array_length(list) && *n < MAX_ITEMS; i++) {
+        json_object *x = json_object_array_get_idx(list, i);
+        const char *s = json_object_is_type(x, json_type_string) ? json_object_get_string(x) : NULL;
+        if (!s || !ref_parse(s, package ? "package" : "artifact", NULL, NULL)) {
+            field_err(errors, field, package ? "every entry must be a package ref (package:ULID)"
+                                             : "every entry must be an artifact ref (artifact:ULID)");
+            return 0;
+        }
+        bool dup = false;
+        for (size_t k = 0; k < *n; k++) dup |= !strcmp(refs[k], s);
+        if (dup) {
+            field_err(errors, field, package ? "a package is listed twice" : "an artifact is listed twice");
+            return 0;
+        }
+        db_res_t *res;
+        int rc = package ? db_query(db, "SELECT id FROM export_packages WHERE tenant_id = ? AND ref = ?",
+                                    DB_ARGS(DBI(a->tenant_id), DBS(s)), &res)
+                         : db_query(db, "SELECT id FROM artifacts WHERE tenant_id = ? AND ref = ?",
+                                    DB_ARGS(DBI(a->tenant_id), DBS(s)), &res);
+        if (rc) return rc;
+        long long id = db_res_next(res) ? db_res_int(res, 0) : 0;
+        db_res_free(res);
+        if (!id) {
+            field_err(errors, field, package ? "a package ref does not name an export package of this tenant"
+                                             : "an artifact ref does not name an artifact of this tenant");
+            return 0;
+        }
+        ids[*n] = package ? 0 : id;
+        refs[(*n)++] = s;
+    }
+    return 0;
+}
+
 int rooms_create(db_t *db, const actor_t *a, json_object *body, const char *request_id, room_outcome_t *out) {
     memset(out, 0, sizeof *out);
     json_object *errors = json_object_new_object(), *v;
@@ -617,66 +657,13 @@ int rooms_create(db_t *db, const actor_t *a, json_object *body, const char *requ
     long long art_ids[MAX_ITEMS];
     const char *art_refs[MAX_ITEMS];
     size_t n_items = 0;
-    for (size_t i = 0; pkgs && i < json_object_array_length(pkgs); i++) {
-        json_object *x = json_object_array_get_idx(pkgs, i);
-        const char *s = json_object_is_type(x, json_type_string) ? json_object_get_string(x) : NULL;
-        if (!s || !ref_parse(s, "package", NULL, NULL)) {
-            field_err(errors, "package_refs", "every entry must be a package ref (package:ULID)");
-            break;
-        }
-        bool dup = false;
-        for (size_t k = 0; k < n_items; k++) dup |= !strcmp(art_refs[k], s);
-        if (dup) {
-            field_err(errors, "package_refs", "a package is listed twice");
-            break;
-        }
-        db_res_t *res;
-        int rc = db_query(db, "SELECT id FROM export_packages WHERE tenant_id = ? AND ref = ?",
-                          DB_ARGS(DBI(a->tenant_id), DBS(s)), &res);
-        if (rc) {
-            json_object_put(errors);
-            buf_free(&domains);
-            return rc;
-        }
-        bool found = db_res_next(res) == 1;
-        db_res_free(res);
-        if (!found) {
-            field_err(errors, "package_refs", "a package ref does not name an export package of this tenant");
-            break;
-        }
-        art_ids[n_items] = 0; /* item_kind package: no artifact row */
-        art_refs[n_items++] = s;
-    }
+    int irc = item_refs(db, a, pkgs, true, errors, art_ids, art_refs, &n_items);
     size_t n_pkg_items = n_items;
-    for (size_t i = 0; items && i < json_object_array_length(items); i++) {
-        json_object *x = json_object_array_get_idx(items, i);
-        const char *s = json_object_is_type(x, json_type_string) ? json_object_get_string(x) : NULL;
-        if (!s || !ref_parse(s, "artifact", NULL, NULL)) {
-            field_err(errors, "artifact_refs", "every entry must be an artifact ref (artifact:ULID)");
-            break;
-        }
-        bool dup = false;
-        for (size_t k = 0; k < n_items; k++) dup |= !strcmp(art_refs[k], s);
-        if (dup) {
-            field_err(errors, "artifact_refs", "an artifact is listed twice");
-            break;
-        }
-        db_res_t *res;
-        int rc = db_query(db, "SELECT id FROM artifacts WHERE tenant_id = ? AND ref = ?",
-                          DB_ARGS(DBI(a->tenant_id), DBS(s)), &res);
-        if (rc) {
-            json_object_put(errors);
-            buf_free(&domains);
-            return rc;
-        }
-        long long id = db_res_next(res) ? db_res_int(res, 0) : 0;
-        db_res_free(res);
-        if (!id) {
-            field_err(errors, "artifact_refs", "an artifact ref does not name an artifact of this tenant");
-            break;
-        }
-        art_ids[n_items] = id;
-        art_refs[n_items++] = s;
+    if (!irc) irc = item_refs(db, a, items, false, errors, art_ids, art_refs, &n_items);
+    if (irc) {
+        json_object_put(errors);
+        buf_free(&domains);
+        return irc;
     }
     if (json_object_object_length(errors)) {
         buf_free(&domains);

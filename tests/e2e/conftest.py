@@ -532,3 +532,22 @@ def read_file_bytes(path):
             return f.read()
     except FileNotFoundError:
         return b""
+
+
+def files_containing(state_dir, needle):
+    """every file under the stack's state directory (logs, configuration,
+    artifacts, ...; not the database files) whose bytes contain needle"""
+    hits = []
+    for root, dirs, files in os.walk(state_dir):
+        if os.path.basename(root) == "mysql" or "/mysql" in root:
+            dirs[:] = []
+            continue
+        for f in files:
+            p = os.path.join(root, f)
+            try:
+                with open(p, "rb") as fh:
+                    if needle.encode() in fh.read():
+                        hits.append(p)
+            except OSError:
+                pass
+    return hits

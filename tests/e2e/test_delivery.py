@@ -47,7 +47,7 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 
-from .conftest import REPO, Client, audit_events, rand, sql_str, strong_password
+from .conftest import REPO, Client, audit_events, files_containing, rand, sql_str, strong_password
 from .test_zz_process_model import children, http_workers, master_pid, socket_path
 
 SEND = "/enterprise/aispm/reports/send"
@@ -146,6 +146,17 @@ class T:
     pass
 
 
+def render_json(client):
+    """renders board_kpi_pack as JSON for the client's tenant; the artifact ref"""
+    r = client.post("/enterprise/aispm/reports/render", json_body={"report_id": "board_kpi_pack", "format": "json"})
+    assert r.status == 202, r.describe()
+    ref = r.json()["render_ref"]
+    done = wait_for(lambda: (lambda s: s if s["status"] in ("succeeded", "failed") else None)(
+        client.get(f"/enterprise/aispm/reports/renders/{ref}").json()), 60, "the render")
+    assert done["status"] == "succeeded", done
+    return done["artifact_ref"]
+
+
 @pytest.fixture(scope="module")
 def dt(base_url, admin_cli, sink):
     """a delivery tenant: users, tokens, SMTP settings, a recipient policy and one artifact"""
@@ -186,13 +197,7 @@ def dt(base_url, admin_cli, sink):
     r = t.admin.put(POLICY, json_body=policy_doc(t, group_change_approval=False))
     assert r.status == 200, r.describe()
     # one artifact to send
-    r = t.admin.post("/enterprise/aispm/reports/render", json_body={"report_id": "board_kpi_pack", "format": "json"})
-    assert r.status == 202, r.describe()
-    ref = r.json()["render_ref"]
-    done = wait_for(lambda: (lambda s: s if s["status"] in ("succeeded", "failed") else None)(
-        t.admin.get(f"/enterprise/aispm/reports/renders/{ref}").json()), 60, "the render")
-    assert done["status"] == "succeeded", done
-    t.artifact_ref = done["artifact_ref"]
+    t.artifact_ref = render_json(t.admin)
     meta = t.admin.get(f"/enterprise/aispm/reports/artifacts/{t.artifact_ref}").json()
     t.artifact_digest = meta["digest"]
     return t
@@ -704,17 +709,5 @@ def test_canary_address_never_leaks(dt, sink, sql, state_dir):
     assert sql(f"SELECT COUNT(*) FROM aispm.delivery_recipients WHERE address = {sql_str(canary)}").strip() == "1"
     assert sink.stored(message_id_of(dref)) is not None
     # logs and every other file under the state dir except the database files
-    hits = []
-    for root, dirs, files in os.walk(state_dir):
-        if os.path.basename(root) == "mysql" or "/mysql" in root:
-            dirs[:] = []
-            continue
-        for f in files:
-            p = os.path.join(root, f)
-            try:
-                with open(p, "rb") as fh:
-                    if canary_local.encode() in fh.read():
-                        hits.append(p)
-            except (PermissionError, IsADirectoryError, OSError):
-                pass
+    hits = files_containing(state_dir, canary_local)
     assert not hits, f"the canary address appears in {hits}"

@@ -28,16 +28,14 @@ import io
 import os
 import re
 import subprocess
-import tempfile
 import time
-import urllib.parse
 import zipfile
 
 import pytest
 
-from .conftest import Client, audit_events, login, rand, scrape_csrf, sql_str, strong_password
-from .test_delivery import SmtpSink, validate, wait_for
-from .test_evidence_rooms import API, Rooms, in_seconds, rooms  # noqa: F401  (fixture)
+from .conftest import Client, audit_events, files_containing, login, rand, scrape_csrf, sql_str, strong_password
+from .test_delivery import SmtpSink, render_json, validate, wait_for
+from .test_evidence_rooms import API, in_seconds, rooms  # noqa: F401  (the demo tenant's rooms fixture)
 from .test_packages import PACKAGES
 
 APPROVALS = "/enterprise/aispm/reports/approvals"
@@ -192,13 +190,7 @@ def it(base_url, admin_cli, sink, app_config):
     assert t.admin.put("/enterprise/aispm/reports/delivery-endpoints", json_body={"smtp_tls": "none"}).status == 200
     r = t.admin.put("/enterprise/aispm/reports/recipient-policy", json_body=policy(t))
     assert r.status == 200, r.describe()
-    r = t.admin.post("/enterprise/aispm/reports/render", json_body={"report_id": "board_kpi_pack", "format": "json"})
-    assert r.status == 202, r.describe()
-    ref = r.json()["render_ref"]
-    done = wait_for(lambda: (lambda s: s if s["status"] in ("succeeded", "failed") else None)(
-        t.admin.get(f"/enterprise/aispm/reports/renders/{ref}").json()), 60, "the render")
-    assert done["status"] == "succeeded", done
-    t.artifact_ref = done["artifact_ref"]
+    t.artifact_ref = render_json(t.admin)
     t.public_url = app_config["public_url"]
     return t
 
@@ -390,17 +382,5 @@ def test_canary_address_never_leaks(it, sink, sql, state_dir):
                ).strip() == "0"
     # stored privately (so the scan is not vacuous)
     assert sql(f"SELECT COUNT(*) FROM aispm.room_auditors WHERE email LIKE {like}").strip() == "2"
-    hits = []
-    for root, dirs, files in os.walk(state_dir):
-        if os.path.basename(root) == "mysql" or "/mysql" in root:
-            dirs[:] = []
-            continue
-        for f in files:
-            p = os.path.join(root, f)
-            try:
-                with open(p, "rb") as fh:
-                    if local.encode() in fh.read():
-                        hits.append(p)
-            except OSError:
-                pass
+    hits = files_containing(state_dir, local)
     assert not hits, f"the canary address appears in {hits}"
