@@ -31,6 +31,9 @@ static void usage(FILE *f) {
             "  admin link-evidence            link pending evidence events into their chains now\n"
             "  admin checkpoint [--tenant S]  sign chain-head checkpoints now\n"
             "  admin verify-audit [--tenant S] verify evidence chains and checkpoints (exit 1 if broken)\n"
+            "  admin retention-sweep [--now RFC3339] [--tenant S]\n"
+            "                                 archive expired reports (not those on legal hold), expire undecided\n"
+            "                                 retention requests, purge deleted content (--now: as if it were then)\n"
             "  admin export-public-key        print the evidence key's public key (PEM) and JWK\n"
             "  admin rbac-matrix              print the role/permission matrix (Markdown)\n");
 }

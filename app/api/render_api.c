@@ -68,10 +68,28 @@ void api_artifact_get(req_t *r) {
     resp_json(r, 200, o);
 }
 
+/* the bytes of a render_content_t, as the artifact content route answers */
+void api_send_content(req_t *r, render_content_t *c) {
+    char disp[300], etag[80];
+    /* the filename is built by the renderer from [a-z0-9_.-] only */
+    snprintf(disp, sizeof disp, "attachment; filename=\"%s\"", c->filename);
+    snprintf(etag, sizeof etag, "\"sha256-%s\"", c->digest);
+    resp_text(r, 200, c->content_type, c->bytes.data ? c->bytes.data : "", c->bytes.len);
+    resp_header(r, "Content-Disposition", disp);
+    resp_header(r, "X-Artifact-SHA256", c->digest);
+    resp_header(r, "ETag", etag);
+    resp_header(r, "Cache-Control", "private, no-store");
+}
+
 void api_artifact_content(req_t *r) {
     render_content_t c;
-    int rc = renderer_artifact_content(r->app->db, &r->app->cfg, &r->actor, req_param(r, "artifact_ref"),
-                                       r->request_id, &c);
+    retention_verdict_t v;
+    int rc = renderer_artifact_content_checked(r->app->db, &r->app->cfg, &r->actor, req_param(r, "artifact_ref"),
+                                               "artifact_content", r->request_id, &c, &v);
+    if ((rc == AISPM_EGONE || rc == AISPM_EFORBIDDEN) && v.code) {
+        resp_problem(r, v.status, v.code, v.detail, NULL);
+        return;
+    }
     if (rc == AISPM_EIO) {
         resp_problem(r, 500, "artifact_unavailable", "the artifact's stored content is missing or damaged", NULL);
         return;
@@ -80,14 +98,6 @@ void api_artifact_content(req_t *r) {
         resp_error(r, rc);
         return;
     }
-    char disp[300], etag[80];
-    /* the filename is built by the renderer from [a-z0-9_.-] only */
-    snprintf(disp, sizeof disp, "attachment; filename=\"%s\"", c.filename);
-    snprintf(etag, sizeof etag, "\"sha256-%s\"", c.digest);
-    resp_text(r, 200, c.content_type, c.bytes.data ? c.bytes.data : "", c.bytes.len);
-    resp_header(r, "Content-Disposition", disp);
-    resp_header(r, "X-Artifact-SHA256", c.digest);
-    resp_header(r, "ETag", etag);
-    resp_header(r, "Cache-Control", "private, no-store");
+    api_send_content(r, &c);
     render_content_free(&c);
 }

@@ -25,6 +25,7 @@
 #include "db/db.h"
 #include "db/migrate.h"
 #include "reports/ingestion.h"
+#include "reports/retention.h"
 #include "server/auth.h"
 #include "server/rbac.h"
 
@@ -480,8 +481,33 @@ static int cmd_checkpoint(admin_t *a, int argc, char **argv) {
     return rc ? 1 : 0;
 }
 
+static int cmd_retention_sweep(admin_t *a, int argc, char **argv) {
+    if (need_db(a)) return 1;
+    bool bad;
+    long long only = tenant_id_opt(a, argc, argv, &bad);
+    if (bad) return 1;
+    const char *at = opt(argc, argv, "--now");
+    int64_t ms = now_ms();
+    if (at && rfc3339_parse(at, &ms)) {
+        fprintf(stderr, "usage: aispm admin retention-sweep [--now RFC3339] [--tenant S]\n");
+        return 2;
+    }
+    retention_sweep_stats_t st;
+    if (retention_sweep(a->db, &a->cfg, only, ms, &st)) {
+        fprintf(stderr, "aispm: retention sweep failed\n");
+        return 1;
+    }
+    evidence_link_pending(a->db, only, 100000, NULL);
+    printf("archived %d, on legal hold %d, requests expired %d, purged %d\n", st.archived, st.held_skipped,
+           st.requests_expired, st.purged);
+    return 0;
+}
+
 int admin_main(const char *config_path, int argc, char **argv) {
     const char *cmd = argv[0];
+    /* `aispm admin <command> --config F` works as well as `aispm -c F admin` */
+    const char *late_config = opt(argc, argv, "--config");
+    if (late_config) config_path = late_config;
     if (!strcmp(cmd, "rbac-matrix")) {
         rbac_matrix_markdown(emit_line, NULL);
         return 0;
@@ -512,6 +538,7 @@ int admin_main(const char *config_path, int argc, char **argv) {
     else if (!strcmp(cmd, "verify-audit")) rc = cmd_verify(&a, argc, argv);
     else if (!strcmp(cmd, "link-evidence")) rc = cmd_link(&a);
     else if (!strcmp(cmd, "checkpoint")) rc = cmd_checkpoint(&a, argc, argv);
+    else if (!strcmp(cmd, "retention-sweep")) rc = cmd_retention_sweep(&a, argc, argv);
     else {
         fprintf(stderr, "aispm: unknown admin command %s (see aispm --help)\n", cmd);
         rc = 2;

@@ -26,6 +26,7 @@
 #include "render/zipw.h"
 #include "reports/catalog.h"
 #include "reports/ingestion.h"
+#include "reports/retention.h"
 #include "server/auth.h"
 
 #include <libxml/xmlwriter.h>
@@ -33,7 +34,6 @@
 #define DAY_MS 86400000LL
 #define DEFAULT_PERIOD_DAYS 30
 #define MAX_PERIOD_DAYS 3660
-#define DEFAULT_RETENTION_DAYS 365
 #define STALE_AFTER_DAYS 30
 #define JOB_LOCK_S 120
 #define SIEM_MAX_EVENTS 200000
@@ -248,10 +248,24 @@ int renderer_artifact(db_t *db, const actor_t *a, const char *ref, json_object *
 
 int renderer_artifact_content(db_t *db, const config_t *cfg, const actor_t *a, const char *ref,
                               const char *request_id, render_content_t *out) {
+    retention_verdict_t v;
+    return renderer_artifact_content_checked(db, cfg, a, ref, "artifact_content", request_id, out, &v);
+}
+
+int renderer_artifact_content_checked(db_t *db, const config_t *cfg, const actor_t *a, const char *ref,
+                                      const char *route, const char *request_id, render_content_t *out,
+                                      retention_verdict_t *verdict) {
     memset(out, 0, sizeof *out);
+    memset(verdict, 0, sizeof *verdict);
     if (!ref || !ref_parse(ref, "artifact", NULL, NULL)) return AISPM_ENOTFOUND;
+    /* the one retrievability rule (retention.h); a refusal is evidenced */
+    int rc = retention_gate(db, a, ref, route, request_id, verdict);
+    if (rc) return rc;
+    if (verdict->status == 404) return AISPM_ENOTFOUND;
+    if (verdict->status == 410) return AISPM_EGONE;
+    if (verdict->status != 200) return AISPM_EFORBIDDEN;
     db_res_t *res;
-    int rc = db_query(db, ARTIFACT_SELECT "WHERE tenant_id = ? AND ref = ?", DB_ARGS(DBI(a->tenant_id), DBS(ref)),
+    rc = db_query(db, ARTIFACT_SELECT "WHERE tenant_id = ? AND ref = ?", DB_ARGS(DBI(a->tenant_id), DBS(ref)),
                       &res);
     if (rc) return rc;
     if (!db_res_next(res)) {
@@ -1897,7 +1911,7 @@ static void run_job(db_t *db, const config_t *cfg, const tmpl_set_t *tmpl, job_t
     act.kind = ACTOR_SYSTEM;
     act.tenant_id = j->tenant_id;
     snprintf(act.tenant_ref, sizeof act.tenant_ref, "%s", j->tenant_ref);
-    char as_of[RFC3339_MAX] = "", retention[32], tz[80];
+    char as_of[RFC3339_MAX] = "", tz[80];
     json_object *posture = NULL;
     buf_t bytes = BUF_INIT;
     rc = db_begin(db);
@@ -1909,7 +1923,6 @@ static void run_job(db_t *db, const config_t *cfg, const tmpl_set_t *tmpl, job_t
             if (db_res_next(res)) snprintf(as_of, sizeof as_of, "%s", db_res_str(res, 0));
             db_res_free(res);
         }
-        if (!rc) rc = setting(db, j->tenant_id, "CAVRA_REPORT_RETENTION_DAYS", retention, sizeof retention);
         if (!rc) rc = setting(db, j->tenant_id, "CAVRA_REPORT_DEFAULT_TIMEZONE", tz, sizeof tz);
         if (!rc) rc = ingestion_posture(db, &act, &posture);
         if (!rc && !strcmp(j->report_id, "siem_jsonl_export"))
@@ -1962,19 +1975,21 @@ static void run_job(db_t *db, const config_t *cfg, const tmpl_set_t *tmpl, job_t
     }
     set_progress(db, j, 90);
 
-    /* artifact row, request state, job state and evidence: one transaction */
-    long days = DEFAULT_RETENTION_DAYS;
-    if (*retention) {
-        char *end;
-        long d = strtol(retention, &end, 10);
-        if (!*end && d >= 1 && d <= 3650) days = d;
+    /* artifact row, its retention item, request state, job state and
+     * evidence: one transaction. The class comes from the retention module
+     * (the tenant's class, else CAVRA_REPORT_RETENTION_DAYS). */
+    retention_class_t rcls;
+    if (retention_class_resolve(db, j->tenant_id, RETENTION_KIND_ARTIFACT, &rcls)) {
+        retry_or_fail(db, j, "data_unavailable");
+        return;
     }
+    long days = rcls.days;
     char now[RFC3339_MAX], expires[RFC3339_MAX], storage[120], filename[200], rclass[32], aref[REF_MAX] = "";
     int64_t t = now_ms();
     sql_datetime_format(t, now);
     sql_datetime_format(t + days * DAY_MS, expires);
     snprintf(storage, sizeof storage, "%s/%s", tenant_ulid, digest);
-    snprintf(rclass, sizeof rclass, "report_%ldd", days);
+    snprintf(rclass, sizeof rclass, "%s", rcls.name);
     snprintf(filename, sizeof filename, "%s_%.4s%.2s%.2s-%.4s%.2s%.2s.%s", j->report_id, j->ps, j->ps + 5, j->ps + 8,
              j->pe, j->pe + 5, j->pe + 8, supported[idx].ext);
     long long artifact_id = 0;
@@ -2022,6 +2037,33 @@ static void run_job(db_t *db, const config_t *cfg, const tmpl_set_t *tmpl, job_t
                              DBS(expires), *as_of ? DBS(as_of) : DBNULL, DBS(ev_ref), DBS(storage), DBS(now)),
                      NULL, &id);
         artifact_id = (long long)id;
+    }
+    if (!rc && created) {
+        /* searchable metadata: the catalog title, audiences and edition as tags */
+        const catalog_report_t *cr = catalog_find(j->report_id);
+        char tags[300] = "";
+        size_t tl = 0;
+        for (int k = 0; cr && k < CATALOG_MAX_AUDIENCES && cr->audiences[k]; k++)
+            tl += (size_t)snprintf(tags + tl, sizeof tags - tl, "%s,", cr->audiences[k]);
+        snprintf(tags + tl, sizeof tags - tl, "%s",
+                 cr && !strcmp(cr->availability, "community") ? "community" : "enterprise");
+        retention_item_t it = {.tenant_id = j->tenant_id,
+                               .object_kind = RETENTION_KIND_ARTIFACT,
+                               .object_ref = aref,
+                               .report_id = j->report_id,
+                               .format = j->format,
+                               .title = cr ? cr->title : NULL,
+                               .tags = tags,
+                               .period_start = j->ps,
+                               .period_end = j->pe,
+                               .digest = digest,
+                               .size = (long long)size,
+                               .storage_path = storage,
+                               .retention_class = rclass,
+                               .created_at = now,
+                               .expires_at = expires,
+                               .evidence_ref = ev_ref};
+        rc = retention_register(db, &it);
     }
     if (!rc)
         rc = db_exec(db,

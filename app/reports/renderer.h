@@ -35,6 +35,7 @@
 #include "core/buf.h"
 #include "db/db.h"
 #include "render/template.h"
+#include "reports/retention.h"
 #include "server/http.h"
 
 #define RENDER_JOB_KIND "report.render"
@@ -78,6 +79,15 @@ typedef struct {
  * file is missing or altered) and records report.artifact_downloaded */
 int renderer_artifact_content(db_t *db, const config_t *cfg, const actor_t *a, const char *artifact_ref,
                               const char *request_id, render_content_t *out);
+/* the same with the route name recorded in a refusal's evidence and the
+ * retention verdict (retention_check_retrievable) returned: a blocked
+ * retrieval answers AISPM_EGONE (410: deleted, archived past retention,
+ * expired) or AISPM_EFORBIDDEN (403: revoked, audience restricted) with the
+ * reason code in verdict->code. renderer_artifact_content() is this with
+ * route "artifact_content". */
+int renderer_artifact_content_checked(db_t *db, const config_t *cfg, const actor_t *a, const char *artifact_ref,
+                                      const char *route, const char *request_id, render_content_t *out,
+                                      retention_verdict_t *verdict);
 void render_content_free(render_content_t *c);
 
 /* job worker step: claims and runs up to max_jobs render jobs; *ran (may be

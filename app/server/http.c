@@ -375,6 +375,7 @@ void resp_error(req_t *r, int err) {
     case AISPM_ECONFLICT: resp_problem(r, 409, "conflict", "the resource changed or already exists", NULL); break;
     case AISPM_EINVAL: resp_problem(r, 422, "validation_failed", "the request is not valid", NULL); break;
     case AISPM_EFORBIDDEN: resp_problem(r, 403, "forbidden", "you are not allowed to do this", NULL); break;
+    case AISPM_EGONE: resp_problem(r, 410, "gone", "the resource is no longer available", NULL); break;
     case AISPM_EUNAUTH: resp_problem(r, 401, "unauthenticated", "sign in or present a valid token", NULL); break;
     case AISPM_ETOOMANY: resp_problem(r, 429, "rate_limited", "too many attempts; try again later", NULL); break;
     case AISPM_EDB: resp_problem(r, 503, "unavailable", "the service is temporarily unavailable", NULL); break;
