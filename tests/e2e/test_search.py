@@ -156,7 +156,7 @@ def test_search_validation_is_field_level(s):
         assert field in p["errors"], (body, p)
 
 
-def test_results_say_why_they_cannot_be_downloaded(s, admin_cli):
+def test_results_say_why_they_cannot_be_downloaded(s, sql):
     admin = s["tenant_admin"].api
     assert refs(search(admin, retention_mode="legal_hold_only")) == []
     # the other tenant's artifact is archived by a sweep of that tenant only
@@ -169,6 +169,20 @@ def test_results_say_why_they_cannot_be_downloaded(s, admin_cli):
     assert doc["results"][0]["download_blocked_reason"] == "archived_past_retention"
     assert doc["projection"]["retrieval"]["access_decision"] == "expired"
     assert search(admin)["results"][0]["download_allowed"] is True, "the first tenant is untouched"
+    assert refs(search(o, filters={"lifecycle_states": ["archived"]})) == [s.other.soc2["artifact_ref"]]
+    assert refs(search(o, filters={"lifecycle_states": ["retained", "expired"]})) == []
+
+    # expiry passed but no sweep yet: "expired", and not retrievable
+    kpi = s.art["kpi"]["artifact_ref"]
+    sql(f"UPDATE aispm.retention_items SET expires_at = '2001-01-01 00:00:00' WHERE object_ref = '{kpi}'")
+    try:
+        hit = search(admin, filters={"lifecycle_states": ["expired"]})
+        assert refs(hit) == [kpi]
+        assert hit["results"][0]["download_blocked_reason"] == "expired"
+        admin.get(f"{ARTIFACTS}/{kpi}/content").problem(410, "expired")
+    finally:
+        sql(f"UPDATE aispm.retention_items SET expires_at = '2099-01-01 00:00:00' WHERE object_ref = '{kpi}'")
+    assert admin.get(f"{ARTIFACTS}/{kpi}/content").status == 200
 
 
 def test_download_ref_works_once_for_its_owner(s, sql):
