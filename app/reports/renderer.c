@@ -259,7 +259,7 @@ int renderer_artifact_content_checked(db_t *db, const config_t *cfg, const actor
     memset(verdict, 0, sizeof *verdict);
     if (!ref || !ref_parse(ref, "artifact", NULL, NULL)) return AISPM_ENOTFOUND;
     /* the one retrievability rule (retention.h); a refusal is evidenced */
-    int rc = retention_gate(db, a, ref, route, request_id, verdict);
+    int rc = retention_gate(db, a, ref, route, request_id, verdict, NULL);
     if (rc) return rc;
     if (verdict->status == 404) return AISPM_ENOTFOUND;
     if (verdict->status == 410) return AISPM_EGONE;

@@ -53,7 +53,7 @@ static const char *jstr(json_object *o, const char *k) {
     return json_object_get_string(v);
 }
 static void now_sql(char out[RFC3339_MAX]) { sql_datetime_format(now_ms(), out); }
-static const char *actor_ref(const actor_t *a) {
+const char *retention_actor_ref(const actor_t *a) {
     return a->user_ref[0] ? a->user_ref : a->token_ref[0] ? a->token_ref : "system";
 }
 static void outcome_set(retention_outcome_t *o, int status, const char *code, const char *detail, json_object *b) {
@@ -330,7 +330,8 @@ int retention_check_retrievable(db_t *db, const actor_t *a, const char *object_r
 }
 
 int retention_gate(db_t *db, const actor_t *a, const char *object_ref, const char *route, const char *request_id,
-                   retention_verdict_t *v) {
+                   retention_verdict_t *v, char *evidence_ref_out) {
+    if (evidence_ref_out) evidence_ref_out[0] = 0;
     int rc = retention_check_retrievable(db, a, object_ref, v);
     if (rc || v->status == 200 || v->status == 404) return rc;
     json_object *d = json_object_new_object();
@@ -338,7 +339,7 @@ int retention_gate(db_t *db, const actor_t *a, const char *object_ref, const cha
     put_str(d, "code", v->code);
     put_str(d, "lifecycle_state", v->lifecycle_state);
     json_object_object_add(d, "status", json_object_new_int(v->status));
-    rc = auth_evidence(db, a, "retention.retrieval_blocked", object_ref, "blocked", request_id, d, NULL);
+    rc = auth_evidence(db, a, "retention.retrieval_blocked", object_ref, "blocked", request_id, d, evidence_ref_out);
     json_object_put(d);
     return rc;
 }
@@ -439,7 +440,7 @@ int retention_request_open(db_t *db, const actor_t *a, json_object *body, const 
                      "INSERT INTO retention_requests (ref, tenant_id, item_id, action, reason, requested_by_ref, "
                      "expires_at, created_at, evidence_refs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                      DB_ARGS(DBS(rref), DBI(a->tenant_id), DBI(item_id), DBS(action), DBS(reason),
-                             DBS(actor_ref(a)), DBS(expires), DBS(now), DBS(json_object_to_json_string(refs))),
+                             DBS(retention_actor_ref(a)), DBS(expires), DBS(now), DBS(json_object_to_json_string(refs))),
                      NULL, NULL);
         json_object_put(refs);
     }
@@ -538,7 +539,7 @@ int retention_request_resolve(db_t *db, long long tenant_id, const char *tenant_
         rc = db_exec(db,
                      "UPDATE retention_requests SET state = ?, decided_by_ref = ?, decided_at = ? WHERE id = ? AND "
                      "tenant_id = ?",
-                     DB_ARGS(DBS(outcome), DBS(actor_ref(decider)), DBS(now), DBI(rid), DBI(tenant_id)), NULL, NULL);
+                     DB_ARGS(DBS(outcome), DBS(retention_actor_ref(decider)), DBS(now), DBI(rid), DBI(tenant_id)), NULL, NULL);
     if (!rc) rc = append_request_evidence(db, tenant_id, rid, ev);
     if (!rc) json_object_array_add(refs, json_object_new_string(ev));
     if (!rc)
@@ -650,7 +651,7 @@ int retention_request_decide(db_t *db, const config_t *cfg, const actor_t *a, co
         outcome_set(out, 409, "request_expired", "the request expired before a decision", NULL);
         return 0;
     }
-    if (!strcmp(requester, actor_ref(a))) {
+    if (!strcmp(requester, retention_actor_ref(a))) {
         db_rollback(db);
         json_object *d = json_object_new_object();
         put_str(d, "decision", decision);
@@ -961,7 +962,7 @@ int retention_sweep(db_t *db, const config_t *cfg, long long tenant_id, int64_t 
 /* ------------------------------------------------------------------------ */
 /* projections                                                               */
 
-static json_object *store_ref(const char *object_ref) {
+json_object *retention_store_ref(const char *object_ref) {
     char s[160];
     snprintf(s, sizeof s, "enterprise-private://immutable-store/%s", object_ref);
     return json_object_new_string(s);
@@ -1009,7 +1010,7 @@ int retention_lifecycle_projection(db_t *db, const actor_t *a, json_object **out
         json_object_object_add(e, "created_at", ts_json(db_res_str(res, 2)));
         json_object_object_add(e, "expires_at", ts_json(db_res_str(res, 3)));
         put_str(e, "lifecycle_state", lc);
-        json_object_object_add(e, "immutable_store_ref", store_ref(db_res_str(res, 0)));
+        json_object_object_add(e, "immutable_store_ref", retention_store_ref(db_res_str(res, 0)));
         put_str(e, "legal_hold_ref", held ? db_res_str(res, 5) : NULL);
         json_object_array_add(items, e);
         json_object *p = public_ev(db_res_str(res, 8));

@@ -124,7 +124,15 @@ int retention_check_retrievable(db_t *db, const actor_t *a, const char *object_r
  * (details: route, code, lifecycle state). Returns 0 with v filled either
  * way (or a negative error for database failures). */
 int retention_gate(db_t *db, const actor_t *a, const char *object_ref, const char *route, const char *request_id,
-                   retention_verdict_t *v);
+                   retention_verdict_t *v, char *evidence_ref_out);
+/* evidence_ref_out (EVIDENCE_REF_MAX bytes, may be NULL) receives the
+ * refusal's evidence ref ("" when nothing was recorded) */
+
+/* the ref an actor is recorded under: user ref, else token ref, else "system" */
+const char *retention_actor_ref(const actor_t *a);
+/* the opaque public name of an object's immutable copy:
+ * enterprise-private://immutable-store/<object_ref> */
+json_object *retention_store_ref(const char *object_ref);
 
 /* ---- requests (approval-gated) ---- */
 typedef struct {

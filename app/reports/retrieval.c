@@ -58,9 +58,6 @@ static bool ident_ok(const char *s, size_t max) {
         if (!(islower((unsigned char)*s) || isdigit((unsigned char)*s) || *s == '_' || *s == '-')) return false;
     return true;
 }
-static const char *actor_ref(const actor_t *a) {
-    return a->user_ref[0] ? a->user_ref : a->token_ref[0] ? a->token_ref : "system";
-}
 static void set(retrieval_outcome_t *o, int status, const char *code, const char *detail, json_object *b) {
     o->status = status, o->code = code, o->detail = detail, o->body = b;
 }
@@ -157,12 +154,6 @@ static json_object *audit_block(const char *ev_ref, const char *logged) {
     return au;
 }
 
-static json_object *store_ref(const char *object_ref) {
-    char s[160];
-    snprintf(s, sizeof s, "enterprise-private://immutable-store/%s", object_ref);
-    return json_object_new_string(s);
-}
-
 /* columns of ITEM_SELECT */
 #define ITEM_SELECT                                                                                              \
     "SELECT i.id, i.object_ref, i.report_id, i.format, i.title, i.tags, i.period_start, i.period_end, "          \
@@ -220,7 +211,7 @@ static void item_rows(db_res_t *res, json_object **rich, json_object **pub) {
     put_str(c, "lifecycle_state", lc);
     json_object_object_add(c, "download_allowed", json_object_new_boolean(v.status == 200));
     put_str(c, "evidence_ref", evpub);
-    json_object_object_add(c, "immutable_store_ref", store_ref(ref));
+    json_object_object_add(c, "immutable_store_ref", retention_store_ref(ref));
     *pub = c;
 }
 
@@ -531,21 +522,13 @@ int retrieval_issue(db_t *db, const actor_t *a, json_object *body, const char *r
     rfc3339_format(t, 0, gen);
     if (ref_new("retrieval", rref)) return AISPM_ERR;
     retention_verdict_t verdict;
-    int rc = retention_check_retrievable(db, a, ref, &verdict);
+    int rc = retention_gate(db, a, ref, "retrievals", request_id, &verdict, ev);
     if (rc) return rc;
     if (verdict.status == 404) {
         set(out, 404, "not_found", "no such report in your tenant", NULL);
         return 0;
     }
     if (verdict.status != 200) {
-        json_object *d = json_object_new_object();
-        put_str(d, "route", "retrievals");
-        put_str(d, "code", verdict.code);
-        put_str(d, "lifecycle_state", verdict.lifecycle_state);
-        json_object_object_add(d, "status", json_object_new_int(verdict.status));
-        rc = auth_evidence(db, a, "retention.retrieval_blocked", ref, "blocked", request_id, d, ev);
-        json_object_put(d);
-        if (rc) return rc;
         json_object *x = json_object_new_object();
         json_object_object_add(x, "projection", retrieval_projection(db, a, ref, &verdict, rref, NULL, ev, gen));
         put_str(x, "lifecycle_state", verdict.lifecycle_state);
@@ -575,7 +558,7 @@ int retrieval_issue(db_t *db, const actor_t *a, json_object *body, const char *r
         rc = db_exec(db,
                      "INSERT INTO download_refs (ref, tenant_id, item_id, token_hash, issued_to_ref, issued_at, "
                      "expires_at, evidence_ref) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                     DB_ARGS(DBS(rref), DBI(a->tenant_id), DBI(verdict.item_id), DBS(hash), DBS(actor_ref(a)),
+                     DB_ARGS(DBS(rref), DBI(a->tenant_id), DBI(verdict.item_id), DBS(hash), DBS(retention_actor_ref(a)),
                              DBS(now), DBS(exp), DBS(ev)),
                      NULL, NULL);
     if (rc || (rc = db_commit(db))) {
@@ -645,9 +628,9 @@ int retrieval_redeem(db_t *db, const config_t *cfg, const actor_t *a, const char
     snprintf(object_ref, sizeof object_ref, "%s", db_res_str(res, 5));
     snprintf(kind, sizeof kind, "%s", db_res_str(res, 6));
     db_res_free(res);
-    if (strcmp(to, actor_ref(a)) || used || expired) {
+    if (strcmp(to, retention_actor_ref(a)) || used || expired) {
         db_rollback(db);
-        if (strcmp(to, actor_ref(a)))
+        if (strcmp(to, retention_actor_ref(a)))
             return refuse_download(db, a, rref, 403, "download_ref_not_yours", "the download ref was issued to "
                                    "someone else", request_id, out);
         if (used)
