@@ -1965,6 +1965,17 @@ static void run_job(db_t *db, const config_t *cfg, const tmpl_set_t *tmpl, job_t
         fail_request(db, j, "render_failed", false);
         return;
     }
+    /* the same bytes were deleted after an approved request: never store
+     * them again under the tombstoned artifact */
+    bool deleted = false;
+    if (retention_artifact_deleted(db, j->tenant_id, digest, j->report_id, j->format, &deleted) || deleted) {
+        buf_free(&bytes);
+        if (deleted)
+            fail_request(db, j, "artifact_deleted", false);
+        else
+            retry_or_fail(db, j, "data_unavailable");
+        return;
+    }
     rc = store_bytes(cfg, tenant_ulid, digest, &bytes);
     size_t size = bytes.len;
     buf_free(&bytes);

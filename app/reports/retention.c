@@ -222,6 +222,20 @@ int retention_register(db_t *db, const retention_item_t *it) {
                    NULL, NULL);
 }
 
+int retention_artifact_deleted(db_t *db, long long tenant_id, const char *digest, const char *report_id,
+                               const char *format, bool *deleted) {
+    *deleted = false;
+    db_res_t *res;
+    int rc = db_query(db,
+                      "SELECT COUNT(*) FROM retention_items WHERE tenant_id = ? AND object_kind = 'artifact' AND "
+                      "digest = ? AND report_id = ? AND format = ? AND state = 'deleted'",
+                      DB_ARGS(DBI(tenant_id), DBS(digest), DBS(report_id), DBS(format)), &res);
+    if (rc) return rc;
+    if (db_res_next(res)) *deleted = db_res_int(res, 0) > 0;
+    db_res_free(res);
+    return 0;
+}
+
 const char *retention_lifecycle_state(const char *state, bool held, bool pending, bool expired) {
     if (state && !strcmp(state, "deleted")) return "deleted";
     if (held) return "legal_hold";

@@ -95,6 +95,12 @@ int retention_register(db_t *db, const retention_item_t *it);
     "WHEN i.pending_request_ref IS NOT NULL THEN 'pending_approval' WHEN i.state = 'archived' THEN 'archived' " \
     "WHEN i.expires_at <= ? THEN 'expired' ELSE 'retained' END"
 
+/* *deleted = true when an artifact with these bytes (tenant, digest, report,
+ * format) was deleted: a re-render of the same data must not bring its
+ * content back (the renderer then fails the render with artifact_deleted) */
+int retention_artifact_deleted(db_t *db, long long tenant_id, const char *digest, const char *report_id,
+                               const char *format, bool *deleted);
+
 /* the state users see, from the stored columns (pure) */
 const char *retention_lifecycle_state(const char *state, bool held, bool pending, bool expired);
 

@@ -105,23 +105,28 @@ class FreshTenant:
         return counts
 
 
-def render(client, report_id, fmt, timeout=60):
-    """renders and waits; returns the artifact metadata"""
-    r = client.post(RENDER, json_body={"report_id": report_id, "format": fmt})
-    assert r.status == 202, r.describe()
-    ref = r.json()["render_ref"]
+def wait_render(client, ref, timeout=60):
+    """polls a render until it succeeded or failed; returns its status"""
     deadline = time.time() + timeout
     while time.time() < deadline:
         s = client.get(f"{RENDERS}/{ref}")
         assert s.status == 200, s.describe()
         body = s.json()
-        if body["status"] == "succeeded":
-            a = client.get(f"{ARTIFACTS}/{body['artifact_ref']}")
-            assert a.status == 200, a.describe()
-            return a.json()
-        assert body["status"] != "failed", body
+        if body["status"] in ("succeeded", "failed"):
+            return body
         time.sleep(0.1)
-    raise AssertionError(f"render {ref} of {report_id} did not finish")
+    raise AssertionError(f"render {ref} did not finish")
+
+
+def render(client, report_id, fmt):
+    """renders and waits; returns the artifact metadata"""
+    r = client.post(RENDER, json_body={"report_id": report_id, "format": fmt})
+    assert r.status == 202, r.describe()
+    body = wait_render(client, r.json()["render_ref"])
+    assert body["status"] == "succeeded", body
+    a = client.get(f"{ARTIFACTS}/{body['artifact_ref']}")
+    assert a.status == 200, a.describe()
+    return a.json()
 
 
 def item(client, ref):

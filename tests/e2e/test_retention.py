@@ -28,8 +28,8 @@ from datetime import datetime
 import pytest
 
 from .conftest import Client, audit_events, hidden_inputs
-from .retention_helpers import (ARTIFACTS, ITEMS, REQUESTS, RETENTION, RETENTION_SCHEMA, RETRIEVALS, SEARCH,
-                                SEARCH_SCHEMA, FreshTenant, assert_valid, item, render)
+from .retention_helpers import (ARTIFACTS, ITEMS, RENDER, REQUESTS, RETENTION, RETENTION_SCHEMA, RETRIEVALS, SEARCH,
+                                SEARCH_SCHEMA, FreshTenant, assert_valid, item, render, wait_render)
 
 REASON = "Litigation hold for matter 2026-CV-0042 (private note)"
 
@@ -225,6 +225,12 @@ def test_deletion_needs_approval_and_leaves_a_tombstone(w, sql, base_url):
     aware = admin.post(SEARCH, json_body={}).json()
     assert aref not in [x["report_ref"] for x in aware["results"]]
     open_request(admin, "delete", aref).problem(410, "deleted")
+    # re-rendering the same data does not bring the deleted bytes back
+    again = admin.post(RENDER, json_body={"report_id": a["report_id"], "format": a["format"], "period": a["period"]})
+    assert again.status == 202, again.describe()
+    done = wait_render(admin, again.json()["render_ref"])
+    assert done["status"] == "failed" and done["error_code"] == "artifact_deleted", done
+    assert not os.path.exists(content_path(w, a))
     # the metadata stays (with its lifecycle), the bytes do not
     assert admin.get(f"{ARTIFACTS}/{aref}").status == 200
 
