@@ -243,7 +243,20 @@ int renderer_artifact(db_t *db, const actor_t *a, const char *ref, json_object *
     if (rc) return rc;
     if (db_res_next(res)) *out = artifact_row(res);
     db_res_free(res);
-    return *out ? 0 : AISPM_ENOTFOUND;
+    if (!*out) return AISPM_ENOTFOUND;
+    /* where the artifact stands in its retention lifecycle, and whether its
+     * content may be retrieved now (retention.h) */
+    retention_verdict_t v;
+    rc = retention_check_retrievable(db, a, ref, &v);
+    if (rc) {
+        json_object_put(*out);
+        *out = NULL;
+        return rc;
+    }
+    put_str(*out, "lifecycle_state", v.lifecycle_state[0] ? v.lifecycle_state : NULL);
+    json_object_object_add(*out, "retrievable", json_object_new_boolean(v.status == 200));
+    put_str(*out, "not_retrievable_reason", v.status == 200 ? NULL : v.code);
+    return 0;
 }
 
 int renderer_artifact_content(db_t *db, const config_t *cfg, const actor_t *a, const char *ref,

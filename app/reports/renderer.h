@@ -66,7 +66,8 @@ int renderer_status(db_t *db, const actor_t *a, const char *render_ref, json_obj
 int renderer_history(db_t *db, const actor_t *a, const char *cursor, int limit, json_object **out);
 /* {artifact_ref, report_id, format, digest, digest_algorithm, size,
  *  content_type, filename, retention_class, expires_at, as_of, evidence_ref,
- *  period, created_at, content_url} */
+ *  period, created_at, content_url, lifecycle_state, retrievable,
+ *  not_retrievable_reason} — the last three from retention_check_retrievable */
 int renderer_artifact(db_t *db, const actor_t *a, const char *artifact_ref, json_object **out);
 
 typedef struct {

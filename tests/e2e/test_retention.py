@@ -77,6 +77,7 @@ def test_items_carry_the_tenants_retention_class(w):
     a = w.art["A"]
     it = item(admin, a["artifact_ref"])
     assert it["lifecycle_state"] == "retained" and it["retrievable"] is True and it["tombstone"] is None
+    assert a["lifecycle_state"] == "retained" and a["retrievable"] is True and a["not_retrievable_reason"] is None
     assert it["retention_class"] == a["retention_class"] == "report_365d"
     assert it["digest"] == a["digest"] and it["expires_at"] == a["expires_at"]
     assert (ts(it["expires_at"]) - ts(it["created_at"])).days == 365
@@ -232,7 +233,10 @@ def test_deletion_needs_approval_and_leaves_a_tombstone(w, sql, base_url):
     assert done["status"] == "failed" and done["error_code"] == "artifact_deleted", done
     assert not os.path.exists(content_path(w, a))
     # the metadata stays (with its lifecycle), the bytes do not
-    assert admin.get(f"{ARTIFACTS}/{aref}").status == 200
+    meta = admin.get(f"{ARTIFACTS}/{aref}")
+    assert meta.status == 200 and meta.json()["digest"] == a["digest"]
+    assert meta.json()["lifecycle_state"] == "deleted" and meta.json()["retrievable"] is False
+    assert meta.json()["not_retrievable_reason"] == "deleted"
 
     acts = actions_for(admin, aref)
     assert "retention.deleted" in acts and "retention.retrieval_blocked" in acts
