@@ -10,7 +10,8 @@ reports) — the content route and retrievals refuse the others with 403
 audience_restricted; results say whether they are downloadable and why not
 (legal_hold_only mode, archived items); validation errors are field-level
 422s; each search is evidence. A retrieval issues a download ref that works
-once (second use 410 download_ref_used), only for the user it was issued to
+once (second use 410 download_ref_used; of six racing requests exactly one
+gets the bytes), only for the user it was issued to
 (403), not after it expired (410), is stored only as a SHA-256, and whose
 bytes hash to the artifact digest; issuing, redeeming and refusals are
 evidence. The portal search page lists results with lifecycle badges and its
@@ -20,6 +21,7 @@ aispm-report-search-retrieval.schema.json and holds no user address.
 """
 
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -227,6 +229,14 @@ def test_download_ref_works_once_for_its_owner(s, sql):
     assert codes >= {"download_ref_not_yours", "download_ref_used", "download_ref_expired"}
     assert any(e["object_ref"] == soc2["artifact_ref"] for e in by_action["report.artifact_downloaded"])
     assert by_action["retrieval.searched"][0]["details"]["query_sha256"]
+
+
+def test_racing_redemptions_succeed_once(s):
+    admin = s["tenant_admin"].api
+    url = admin.post(RETRIEVALS, json_body={"report_ref": s.art["workbook"]["artifact_ref"]}).json()["download_url"]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        statuses = sorted(pool.map(lambda _: admin.get(url).status, range(6)))
+    assert statuses == [200, 410, 410, 410, 410, 410], statuses
 
 
 def test_portal_search_page_and_download(s):
