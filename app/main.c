@@ -34,6 +34,8 @@ static void usage(FILE *f) {
             "  admin retention-sweep [--now RFC3339] [--tenant S]\n"
             "                                 archive expired reports (not those on legal hold), expire undecided\n"
             "                                 retention requests, purge deleted content (--now: as if it were then)\n"
+            "  admin render --tenant S --report ID --format F --out FILE [--repeat N] [--from D --to D]\n"
+            "                                 render in-process (no queue, no artifact), print per-render ms and peak RSS\n"
             "  admin export-public-key        print the evidence key's public key (PEM) and JWK\n"
             "  admin rbac-matrix              print the role/permission matrix (Markdown)\n");
 }

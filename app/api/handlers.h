@@ -25,6 +25,11 @@ void api_setup_step_put(req_t *r);
 void api_setup_contract(req_t *r);
 void api_delivery_contract(req_t *r);
 
+/* api/brand_api.c */
+void api_brand_get(req_t *r);
+void api_brand_put(req_t *r);
+void api_brand_logo(req_t *r);
+
 /* api/ingestion_api.c */
 void api_ingest_event(req_t *r);
 void api_ingest_batch(req_t *r);
@@ -83,5 +88,9 @@ void portal_search(req_t *r);
 void portal_search_retrieve(req_t *r);
 void portal_retention_request(req_t *r);
 void portal_retention_decide(req_t *r);
+
+/* portal/portal_brand.c */
+void portal_brand(req_t *r);
+void portal_brand_post(req_t *r);
 
 #endif
