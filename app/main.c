@@ -12,8 +12,11 @@
 #include <string.h>
 #include <time.h>
 
+#include <curl/curl.h>
+
 #include "cli/admin.h"
 #include "core/log.h"
+#include "reports/delivery.h"
 #include "server/master.h"
 
 static void usage(FILE *f) {
@@ -23,7 +26,8 @@ static void usage(FILE *f) {
             "commands:\n"
             "  serve                          run the prefork FastCGI server (SIGTERM drains, SIGHUP reloads)\n"
             "  admin migrate                  create/upgrade the schema and the application user\n"
-            "  admin keygen                   create the evidence signing key if missing\n"
+            "  admin keygen                   create the evidence and package signing keys if missing\n"
+            "  admin keygen --rotate-package-key  retire the package signing key, create a new one\n"
             "  admin create-tenant --slug S --name N\n"
             "  admin create-user --tenant S --email E --role R [--name N] (password from $AISPM_PASSWORD)\n"
             "  admin create-token --tenant S --user EMAIL --scopes a,b [--name N] [--ttl-days D]\n"
@@ -45,6 +49,10 @@ int main(int argc, char **argv) {
      * (libzip entry times) must not vary with the host's zone */
     setenv("TZ", "UTC", 1);
     tzset();
+    /* libcurl's global state (TLS backends) before any thread or fork;
+     * approval handlers of the areas registered once per process */
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    delivery_init();
     const char *config = getenv("AISPM_CONFIG");
     if (!config) config = "/etc/aispm/aispm.conf";
     int i = 1;

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "audit/evidence.h"
+#include "reports/evidence_rooms.h"
 #include "core/config.h"
 #include "core/err.h"
 #include "core/hash.h"
@@ -26,9 +27,11 @@
 #include "db/db.h"
 #include "db/migrate.h"
 #include "render/template.h"
+#include "reports/export_packages.h"
 #include "reports/ingestion.h"
 #include "reports/retention.h"
 #include "reports/renderer.h"
+#include "reports/recipients.h"
 #include "server/auth.h"
 #include "server/rbac.h"
 
@@ -250,17 +253,90 @@ static int cmd_create_token(admin_t *a, int argc, char **argv) {
     return 0;
 }
 
-static int cmd_keygen(admin_t *a) {
-    if (access(a->cfg.evidence_key, F_OK) == 0) {
-        printf("evidence key exists: %s\n", a->cfg.evidence_key);
-        return 0;
+#define PACKAGE_CERT_DAYS 3650
+
+/* the package signing key (RSA-3072) and its self-signed certificate, each
+ * created when missing */
+static int package_keygen(admin_t *a) {
+    if (access(a->cfg.package_key, F_OK) != 0) {
+        if (key_generate(a->cfg.package_key, KEY_RSA, 3072)) {
+            fprintf(stderr, "aispm: cannot create %s\n", a->cfg.package_key);
+            return 1;
+        }
+        printf("created package signing key %s\n", a->cfg.package_key);
     }
-    int rc = key_generate(a->cfg.evidence_key, KEY_ED25519, 0);
-    if (rc) {
-        fprintf(stderr, "aispm: cannot create %s\n", a->cfg.evidence_key);
+    if (access(a->cfg.package_cert, F_OK) == 0) return 0;
+    signing_key_t *k;
+    if (key_load(a->cfg.package_key, &k)) {
+        fprintf(stderr, "aispm: cannot load %s\n", a->cfg.package_key);
         return 1;
     }
-    printf("created evidence key %s\n", a->cfg.evidence_key);
+    char cn[80];
+    snprintf(cn, sizeof cn, "AISPM export package signing key %s", key_kid(k));
+    buf_t pem = BUF_INIT;
+    int rc = key_certificate(k, cn, now_ms() / 1000 - 300, PACKAGE_CERT_DAYS, &pem);
+    if (!rc) rc = key_write_public_file(a->cfg.package_cert, pem.data, pem.len);
+    if (rc)
+        fprintf(stderr, "aispm: cannot create %s\n", a->cfg.package_cert);
+    else
+        printf("created package signing certificate %s (kid %s)\n", a->cfg.package_cert, key_kid(k));
+    buf_free(&pem);
+    key_free(k);
+    return rc ? 1 : 0;
+}
+
+/* registers the current package key's JWK and certificate so they are
+ * published (and stay published after a rotation) */
+static int package_register(admin_t *a) {
+    if (!a->db && need_db(a)) return 1;
+    signing_key_t *k = NULL;
+    buf_t der = BUF_INIT;
+    int rc = packages_signing_material(a->db, &a->cfg, &k, &der);
+    if (rc) fprintf(stderr, "aispm: the package key and certificate do not load or do not match\n");
+    else printf("package signing key %s registered in /.well-known/jwks.json\n", key_kid(k));
+    key_free(k);
+    buf_free(&der);
+    return rc ? 1 : 0;
+}
+
+/* --rotate-package-key: the old key and certificate (already registered, so
+ * old packages keep verifying by kid) move aside as <path>.<kid>.retired and
+ * a new pair takes their place; packages built from now on use it */
+static int package_rotate(admin_t *a) {
+    if (package_register(a)) return 1;
+    signing_key_t *k;
+    if (key_load(a->cfg.package_key, &k)) return 1;
+    char kpath[1100], cpath[1100];
+    snprintf(kpath, sizeof kpath, "%s.%s.retired", a->cfg.package_key, key_kid(k));
+    snprintf(cpath, sizeof cpath, "%s.%s.retired", a->cfg.package_cert, key_kid(k));
+    printf("retired package signing key %s\n", key_kid(k));
+    key_free(k);
+    if (rename(a->cfg.package_key, kpath) || rename(a->cfg.package_cert, cpath)) {
+        fprintf(stderr, "aispm: cannot move the old package key aside: %s\n", strerror(errno));
+        return 1;
+    }
+    if (package_keygen(a)) return 1;
+    return package_register(a);
+}
+
+static int cmd_keygen(admin_t *a, int argc, char **argv) {
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--rotate-package-key")) return package_rotate(a);
+    if (access(a->cfg.evidence_key, F_OK) == 0) {
+        printf("evidence key exists: %s\n", a->cfg.evidence_key);
+    } else {
+        int rc = key_generate(a->cfg.evidence_key, KEY_ED25519, 0);
+        if (rc) {
+            fprintf(stderr, "aispm: cannot create %s\n", a->cfg.evidence_key);
+            return 1;
+        }
+        printf("created evidence key %s\n", a->cfg.evidence_key);
+    }
+    if (package_keygen(a)) return 1;
+    /* publishing needs the database; a keygen before migrate still succeeds
+     * (the first package build registers the key) */
+    if (db_connect(&a->cfg, false, true, &a->db) == 0) return package_register(a);
+    printf("package key not registered yet (no database); the first package build registers it\n");
     return 0;
 }
 
@@ -354,6 +430,12 @@ static int cmd_seed_demo(admin_t *a, int argc, char **argv) {
         return 1;
     }
     if (seed_history(a, &t)) return 1;
+    /* a recipient policy to look at: acme.example internal, auditor.example
+     * needs approval, competitor.example denied, one group */
+    if (recipients_seed_default(a->db, t.tenant_id, t.tenant_ref, "acme.example")) {
+        fprintf(stderr, "aispm: cannot seed the demo recipient policy\n");
+        return 1;
+    }
     /* keep existing logins when the file is there; otherwise (re)set passwords */
     if (logins && access(logins, R_OK) == 0 && !created) {
         FILE *f = fopen(logins, "r");
@@ -449,6 +531,19 @@ static int cmd_verify(admin_t *a, int argc, char **argv) {
             failures++;
             printf("%s: FAILED %s at seq %lld%s%s: %s\n", slugs[i], v.problem, v.bad_seq, v.bad_ref[0] ? " event " : "",
                    v.bad_ref, v.message);
+        }
+        /* the evidence rooms' access-event chains */
+        rooms_verify_result_t rv;
+        if (rooms_verify(a->db, ids[i], &rv)) {
+            fprintf(stderr, "aispm: verification of %s's evidence rooms could not run\n", slugs[i]);
+            return 1;
+        }
+        if (rv.ok) {
+            printf("%s: rooms OK %lld rooms, %lld access events verified\n", slugs[i], rv.rooms, rv.events);
+        } else {
+            failures++;
+            printf("%s: rooms FAILED %s in %s at seq %lld: %s\n", slugs[i], rv.problem, rv.room_ref, rv.bad_seq,
+                   rv.message);
         }
     }
     return failures ? 1 : 0;
@@ -618,7 +713,7 @@ int admin_main(const char *config_path, int argc, char **argv) {
                     applied == 1 ? "" : "s");
         return rc ? 1 : 0;
     }
-    if (!strcmp(cmd, "keygen")) rc = cmd_keygen(&a);
+    if (!strcmp(cmd, "keygen")) rc = cmd_keygen(&a, argc, argv);
     else if (!strcmp(cmd, "export-public-key")) rc = cmd_export_key(&a);
     else if (!strcmp(cmd, "create-tenant")) rc = cmd_create_tenant(&a, argc, argv);
     else if (!strcmp(cmd, "create-user")) rc = cmd_create_user(&a, argc, argv);

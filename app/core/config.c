@@ -30,6 +30,8 @@ void config_defaults(config_t *c) {
     snprintf(c->templates_dir, sizeof c->templates_dir, "templates");
     snprintf(c->artifacts_dir, sizeof c->artifacts_dir, "artifacts");
     snprintf(c->evidence_key, sizeof c->evidence_key, "keys/evidence-ed25519.pem");
+    snprintf(c->package_key, sizeof c->package_key, "keys/package-rsa.pem");
+    snprintf(c->package_cert, sizeof c->package_cert, "keys/package-rsa.crt");
     c->max_body_bytes = 1048576;
     c->json_max_depth = 32;
     c->cookie_secure = true;
@@ -40,6 +42,9 @@ void config_defaults(config_t *c) {
     c->login_max_failures_per_client = 20;
     c->evidence_max_link_delay_ms = 5000;
     c->checkpoint_interval_s = 60;
+    c->delivery_retry_base_ms = 30000;
+    c->delivery_lock_s = 120;
+    snprintf(c->public_url, sizeof c->public_url, "https://localhost");
     snprintf(c->log_level, sizeof c->log_level, "info");
 }
 
@@ -123,6 +128,8 @@ static int apply(config_t *c, const char *k, const char *v) {
     if (!strcmp(k, "templates_dir")) return set_path(c, c->templates_dir, sizeof c->templates_dir, v);
     if (!strcmp(k, "evidence_key")) return set_path(c, c->evidence_key, sizeof c->evidence_key, v);
     if (!strcmp(k, "artifacts_dir")) return set_path(c, c->artifacts_dir, sizeof c->artifacts_dir, v);
+    if (!strcmp(k, "package_key")) return set_path(c, c->package_key, sizeof c->package_key, v);
+    if (!strcmp(k, "package_cert")) return set_path(c, c->package_cert, sizeof c->package_cert, v);
     if (!strcmp(k, "max_body_bytes")) {
         if (set_long(&l, v, 1024, 64L * 1024 * 1024, 10)) return -1;
         c->max_body_bytes = (size_t)l;
@@ -141,6 +148,13 @@ static int apply(config_t *c, const char *k, const char *v) {
     if (!strcmp(k, "evidence_max_link_delay_ms"))
         return set_int(&c->evidence_max_link_delay_ms, v, 100, 3600000);
     if (!strcmp(k, "checkpoint_interval_s")) return set_int(&c->checkpoint_interval_s, v, 1, 86400);
+    if (!strcmp(k, "delivery_retry_base_ms")) return set_int(&c->delivery_retry_base_ms, v, 10, 3600000);
+    if (!strcmp(k, "delivery_lock_s")) return set_int(&c->delivery_lock_s, v, 3, 3600);
+    if (!strcmp(k, "public_url")) {
+        if (strncmp(v, "https://", 8) && strncmp(v, "http://", 7)) return -1;
+        return set_str(c->public_url, sizeof c->public_url, v);
+    }
+    if (!strcmp(k, "smtp_ca_file")) return *v ? set_path(c, c->smtp_ca_file, sizeof c->smtp_ca_file, v) : 0;
     if (!strcmp(k, "log_level")) {
         if (strcmp(v, "debug") && strcmp(v, "info") && strcmp(v, "warn") && strcmp(v, "error")) return -1;
         return set_str(c->log_level, sizeof c->log_level, v);
@@ -175,6 +189,10 @@ int config_load(const char *path, config_t *c, char *err, size_t errlen) {
     apply(c, "evidence_key", tmp);
     snprintf(tmp, sizeof tmp, "%s", c->artifacts_dir);
     apply(c, "artifacts_dir", tmp);
+    snprintf(tmp, sizeof tmp, "%s", c->package_key);
+    apply(c, "package_key", tmp);
+    snprintf(tmp, sizeof tmp, "%s", c->package_cert);
+    apply(c, "package_cert", tmp);
 
     FILE *f = fopen(abs, "r");
     if (!f) {

@@ -36,6 +36,8 @@ typedef struct {
     char templates_dir[1024];
     char evidence_key[1024];
     char artifacts_dir[1024]; /* rendered report artifacts, content-addressed */
+    char package_key[1024];   /* RSA key signing export package manifests (JWS, XML-DSig) */
+    char package_cert[1024];  /* its self-signed X.509 certificate (public, PEM) */
 
     size_t max_body_bytes;
     int json_max_depth;
@@ -49,6 +51,12 @@ typedef struct {
 
     int evidence_max_link_delay_ms;
     int checkpoint_interval_s;
+
+    /* delivery (reports/delivery.c) */
+    int delivery_retry_base_ms; /* first retry delay; doubles per attempt, plus jitter */
+    int delivery_lock_s;        /* a claimed delivery job is re-claimed after this (crashed worker) */
+    char public_url[512];       /* portal base URL used in e-mailed links */
+    char smtp_ca_file[1024];    /* extra CA bundle for SMTP/webhook TLS; "" = system store */
 
     char log_level[16];
 } config_t;

@@ -14,18 +14,22 @@
 #include <unistd.h>
 
 #include "audit/evidence.h"
+#include "core/cursor.h"
 #include "core/err.h"
 #include "core/hash.h"
 #include "core/jcs.h"
 #include "core/log.h"
 #include "core/ref.h"
 #include "core/timeutil.h"
+#include "db/jobs.h"
 #include "render/csvw.h"
 #include "render/xlsxw.h"
 #include "render/jws.h"
 #include "render/pdfw.h"
+#include "render/pkgw.h"
 #include "render/zipw.h"
 #include "reports/catalog.h"
+#include "reports/delivery.h"
 #include "reports/ingestion.h"
 #include "reports/retention.h"
 #include "server/auth.h"
@@ -171,14 +175,9 @@ int renderer_status(db_t *db, const actor_t *a, const char *ref, json_object **o
 
 int renderer_history(db_t *db, const actor_t *a, const char *cursor, int limit, json_object **out) {
     *out = NULL;
-    if (limit < 1 || limit > 100) limit = 25;
-    long long before = 0;
-    if (cursor && *cursor) {
-        char *end;
-        errno = 0;
-        before = strtoll(cursor, &end, 10);
-        if (errno || *end || before <= 0) return AISPM_EINVAL;
-    }
+    limit = cursor_limit(limit);
+    long long before;
+    if (cursor_parse(cursor, &before)) return AISPM_EINVAL;
     db_res_t *res;
     int rc = db_query(db, RENDER_SELECT "WHERE r.tenant_id = ? AND (? = 0 OR r.id < ?) ORDER BY r.id DESC LIMIT ?",
                       DB_ARGS(DBI(a->tenant_id), DBI(before), DBI(before), DBI(limit)), &res);
@@ -193,20 +192,15 @@ int renderer_history(db_t *db, const actor_t *a, const char *cursor, int limit, 
     }
     db_res_free(res);
     json_object_object_add(o, "renders", arr);
-    if (n == limit) {
-        char c[32];
-        snprintf(c, sizeof c, "%lld", last);
-        put_str(o, "next_cursor", c);
-    } else {
-        json_object_object_add(o, "next_cursor", NULL);
-    }
+    cursor_set_next(o, n, limit, last);
     *out = o;
     return 0;
 }
 
-#define ARTIFACT_SELECT                                                                                          \
-    "SELECT ref, report_id, format, period_start, period_end, digest, size, content_type, filename, "            \
-    "retention_class, expires_at, as_of, evidence_ref, created_at, storage_path FROM artifacts "
+#define ARTIFACT_COLUMNS                                                                                 \
+    "ref, report_id, format, period_start, period_end, digest, size, content_type, filename, "            \
+    "retention_class, expires_at, as_of, evidence_ref, created_at, storage_path"
+#define ARTIFACT_SELECT "SELECT " ARTIFACT_COLUMNS " FROM artifacts "
 
 static json_object *artifact_row(db_res_t *res) {
     json_object *o = json_object_new_object();
@@ -260,10 +254,75 @@ int renderer_artifact(db_t *db, const actor_t *a, const char *ref, json_object *
     return 0;
 }
 
+int renderer_artifact_load(db_t *db, const config_t *cfg, long long tenant_id, const char *ref,
+                           artifact_blob_t *out) {
+    memset(out, 0, sizeof *out);
+    if (!ref || !ref_parse(ref, "artifact", NULL, NULL)) return AISPM_ENOTFOUND;
+    db_res_t *res;
+    int rc = db_query(db, "SELECT id, " ARTIFACT_COLUMNS " FROM artifacts WHERE tenant_id = ? AND ref = ?",
+                      DB_ARGS(DBI(tenant_id), DBS(ref)), &res);
+    if (rc) return rc;
+    if (!db_res_next(res)) {
+        db_res_free(res);
+        return AISPM_ENOTFOUND;
+    }
+    char storage[1100];
+    out->id = db_res_int(res, 0);
+    snprintf(out->ref, sizeof out->ref, "%s", db_res_str(res, 1));
+    snprintf(out->report_id, sizeof out->report_id, "%s", db_res_str(res, 2));
+    snprintf(out->format, sizeof out->format, "%s", db_res_str(res, 3));
+    snprintf(out->digest, sizeof out->digest, "%s", db_res_str(res, 6));
+    out->size = db_res_int(res, 7);
+    snprintf(out->content_type, sizeof out->content_type, "%s", db_res_str(res, 8));
+    snprintf(out->filename, sizeof out->filename, "%s", db_res_str(res, 9));
+    snprintf(out->evidence_ref, sizeof out->evidence_ref, "%s", db_res_str(res, 13));
+    snprintf(storage, sizeof storage, "%s", db_res_str(res, 15));
+    db_res_free(res);
+    rc = renderer_read_stored(cfg, storage, out->size, out->digest, &out->bytes);
+    if (rc) log_msg(LOG_ERROR, "artifact_integrity", "artifact %s is missing or does not match its digest", ref);
+    return rc;
+}
+
+int renderer_artifact_bytes(db_t *db, const config_t *cfg, long long tenant_id, const char *ref,
+                            render_content_t *out) {
+    memset(out, 0, sizeof *out);
+    artifact_blob_t blob;
+    int rc = renderer_artifact_load(db, cfg, tenant_id, ref, &blob);
+    if (rc) return rc;
+    out->bytes = blob.bytes;
+    snprintf(out->digest, sizeof out->digest, "%s", blob.digest);
+    snprintf(out->content_type, sizeof out->content_type, "%s", blob.content_type);
+    snprintf(out->filename, sizeof out->filename, "%s", blob.filename);
+    snprintf(out->report_id, sizeof out->report_id, "%s", blob.report_id);
+    snprintf(out->format, sizeof out->format, "%s", blob.format);
+    return 0;
+}
+
+int renderer_read_stored(const config_t *cfg, const char *storage_path, long long size, const char *digest,
+                         buf_t *out) {
+    char path[2200], hex[SHA256_HEX_LEN + 1];
+    snprintf(path, sizeof path, "%s/%s", cfg->artifacts_dir, storage_path);
+    buf_reset(out);
+    int rc = buf_read_file(out, path);
+    if (!rc) sha256_hex(out->data ? out->data : "", out->len, hex);
+    if (rc || (long long)out->len != size || strcmp(hex, digest)) {
+        buf_free(out);
+        return AISPM_EIO;
+    }
+    return 0;
+}
+
 int renderer_artifact_content(db_t *db, const config_t *cfg, const actor_t *a, const char *ref,
                               const char *request_id, render_content_t *out) {
     retention_verdict_t v;
     return renderer_artifact_content_checked(db, cfg, a, ref, "artifact_content", request_id, out, &v);
+}
+
+int renderer_verdict_rc(const retention_verdict_t *v) {
+    if (v->status == 200) return 0;
+    if (v->status == 404) return AISPM_ENOTFOUND;
+    if (v->status == 410) return AISPM_EGONE;
+    return AISPM_EFORBIDDEN;
 }
 
 int renderer_artifact_content_checked(db_t *db, const config_t *cfg, const actor_t *a, const char *ref,
@@ -275,39 +334,15 @@ int renderer_artifact_content_checked(db_t *db, const config_t *cfg, const actor
     /* the one retrievability rule (retention.h); a refusal is evidenced */
     int rc = retention_gate(db, a, ref, route, request_id, verdict, NULL);
     if (rc) return rc;
-    if (verdict->status == 404) return AISPM_ENOTFOUND;
-    if (verdict->status == 410) return AISPM_EGONE;
-    if (verdict->status != 200) return AISPM_EFORBIDDEN;
-    db_res_t *res;
-    rc = db_query(db, ARTIFACT_SELECT "WHERE tenant_id = ? AND ref = ?", DB_ARGS(DBI(a->tenant_id), DBS(ref)),
-                      &res);
+    rc = renderer_verdict_rc(verdict);
     if (rc) return rc;
-    if (!db_res_next(res)) {
-        db_res_free(res);
-        return AISPM_ENOTFOUND;
-    }
-    char path[2200], report_id[80], format[24];
-    long long size = db_res_int(res, 6);
-    snprintf(path, sizeof path, "%s/%s", cfg->artifacts_dir, db_res_str(res, 14));
-    snprintf(out->digest, sizeof out->digest, "%s", db_res_str(res, 5));
-    snprintf(out->content_type, sizeof out->content_type, "%s", db_res_str(res, 7));
-    snprintf(out->filename, sizeof out->filename, "%s", db_res_str(res, 8));
-    snprintf(report_id, sizeof report_id, "%s", db_res_str(res, 1));
-    snprintf(format, sizeof format, "%s", db_res_str(res, 2));
-    db_res_free(res);
-    rc = buf_read_file(&out->bytes, path);
-    char hex[SHA256_HEX_LEN + 1];
-    if (!rc) sha256_hex(out->bytes.data ? out->bytes.data : "", out->bytes.len, hex);
-    if (rc || (long long)out->bytes.len != size || strcmp(hex, out->digest)) {
-        log_msg(LOG_ERROR, "artifact_integrity", "artifact %s is missing or does not match its digest", ref);
-        render_content_free(out);
-        return AISPM_EIO;
-    }
+    rc = renderer_artifact_bytes(db, cfg, a->tenant_id, ref, out);
+    if (rc) return rc;
     json_object *d = json_object_new_object();
-    put_str(d, "report_id", report_id);
-    put_str(d, "format", format);
+    put_str(d, "report_id", out->report_id);
+    put_str(d, "format", out->format);
     put_str(d, "digest", out->digest);
-    put_int(d, "size", size);
+    put_int(d, "size", (long long)out->bytes.len);
     rc = auth_evidence(db, a, "report.artifact_downloaded", ref, "success", request_id, d, NULL);
     json_object_put(d);
     if (rc) render_content_free(out);
@@ -1292,15 +1327,15 @@ static json_object *grc_meta(json_object *meta, const char *report_id, const cha
 static int grc_package(json_object *posture, json_object *meta, buf_t *out) {
     int64_t ms = 0;
     if (rfc3339_parse(jstr(meta, "as_of"), &ms)) ms = 0;
-    zipw_t *z;
-    int rc = zipw_new((time_t)(ms / 1000), &z);
+    pkgw_t *z;
+    int rc = pkgw_new((time_t)(ms / 1000), &z);
     if (rc) return rc;
     json_object *manifest = json_object_new_object(), *files = json_object_new_array();
     put_str(manifest, "package_type", "grc_upload");
     put_str(manifest, "tenant_ref", jstr(meta, "tenant_ref"));
     json_object_object_add(manifest, "as_of", json_object_get(get(meta, "as_of")));
     json_object_object_add(manifest, "period", json_object_get(get(meta, "period")));
-    buf_t sums = BUF_INIT, part = BUF_INIT;
+    buf_t part = BUF_INIT;
     char digest[SHA256_HEX_LEN + 1];
     for (int i = 0; !rc && i < NGRC_FILES; i++) {
         buf_reset(&part);
@@ -1308,9 +1343,7 @@ static int grc_package(json_object *posture, json_object *meta, buf_t *out) {
         rc = renderer_render_posture(NULL, grc_files[i].report_id, grc_files[i].format, posture, m, NULL, &part);
         json_object_put(m);
         if (rc) break;
-        sha256_hex(part.data ? part.data : "", part.len, digest);
-        zipw_add(z, grc_files[i].name, part.data ? part.data : "", part.len);
-        buf_printf(&sums, "%s  %s\n", digest, grc_files[i].name);
+        pkgw_add(z, grc_files[i].name, part.data, part.len, digest);
         json_object *f = json_object_new_object();
         put_str(f, "name", grc_files[i].name);
         put_str(f, "report_id", grc_files[i].report_id);
@@ -1324,17 +1357,14 @@ static int grc_package(json_object *posture, json_object *meta, buf_t *out) {
         buf_reset(&part);
         rc = jcs_serialize(manifest, &part);
     }
-    if (!rc) {
-        sha256_hex(part.data ? part.data : "", part.len, digest);
-        zipw_add(z, "manifest.json", part.data ? part.data : "", part.len);
-        buf_printf(&sums, "%s  manifest.json\n", digest);
-        zipw_add(z, "SHA256SUMS", sums.data ? sums.data : "", sums.len);
-    }
+    if (!rc) pkgw_add(z, "manifest.json", part.data, part.len, NULL);
     json_object_put(manifest);
     buf_free(&part);
-    buf_free(&sums);
-    int frc = zipw_finish(z, out);
-    return rc ? rc : frc;
+    if (rc) {
+        pkgw_abort(z);
+        return rc;
+    }
+    return pkgw_finish(z, out);
 }
 
 static json_object *coverage_list(json_object *posture) {
@@ -1592,9 +1622,8 @@ int renderer_render_posture(const tmpl_set_t *tmpl, const char *report_id, const
 /* the render job                                                            */
 
 typedef struct {
-    long long job_id, render_id, tenant_id;
-    int attempts, max_attempts;
-    char worker[64];
+    job_claim_t q; /* the claimed `jobs` row */
+    long long render_id, tenant_id;
     /* request */
     char render_ref[REF_MAX], report_id[80], format[24], ps[RFC3339_MAX], pe[RFC3339_MAX], state[16];
     char tenant_ref[REF_MAX], tenant_name[201], requested_by[REF_MAX];
@@ -1609,60 +1638,20 @@ static void set_progress(db_t *db, const job_t *j, int progress) {
             DB_ARGS(DBI(progress), DBS(now), DBI(j->render_id), DBI(j->tenant_id)), NULL, NULL);
 }
 
-/* 1 claimed, 0 nothing to do, <0 error */
+/* 1 claimed, 0 nothing to do, <0 error (the queue: db/jobs.c) */
 static int claim(db_t *db, job_t *j) {
-    char now[RFC3339_MAX], until[RFC3339_MAX];
-    int64_t t = now_ms();
-    sql_datetime_format(t, now);
-    sql_datetime_format(t + JOB_LOCK_S * 1000LL, until);
-    int rc = db_begin(db);
-    if (rc) return rc;
-    db_res_t *res;
-    rc = db_query(db,
-                  "SELECT id, CAST(JSON_VALUE(payload, '$.render_id') AS UNSIGNED), tenant_id, attempts, max_attempts "
-                  "FROM jobs WHERE kind = '" RENDER_JOB_KIND "' AND ((state = 'queued' AND run_at <= ?) OR "
-                  "(state = 'running' AND locked_until < ?)) ORDER BY run_at, id LIMIT 1 FOR UPDATE SKIP LOCKED",
-                  DB_ARGS(DBS(now), DBS(now)), &res);
-    if (rc) {
-        db_rollback(db);
-        return rc;
+    int rc = jobs_claim(db, RENDER_JOB_KIND, "$.render_id", JOB_LOCK_S, &j->q);
+    if (rc == 1) {
+        j->render_id = j->q.payload_id;
+        j->tenant_id = j->q.tenant_id;
     }
-    int found = 0;
-    if (db_res_next(res)) {
-        j->job_id = db_res_int(res, 0);
-        j->render_id = db_res_int(res, 1);
-        j->tenant_id = db_res_int(res, 2);
-        j->attempts = (int)db_res_int(res, 3) + 1;
-        j->max_attempts = (int)db_res_int(res, 4);
-        found = 1;
-    }
-    db_res_free(res);
-    if (found)
-        rc = db_exec(db,
-                     "UPDATE jobs SET state = 'running', attempts = ?, locked_by = ?, locked_until = ?, "
-                     "updated_at = ? WHERE id = ?",
-                     DB_ARGS(DBI(j->attempts), DBS(j->worker), DBS(until), DBS(now), DBI(j->job_id)), NULL, NULL);
-    if (rc) {
-        db_rollback(db);
-        return rc;
-    }
-    rc = db_commit(db);
-    return rc ? rc : found;
+    return rc;
 }
 
 /* marks the job finished (state done|failed|dead) if this worker still owns
  * it; inside the caller's transaction. AISPM_ECONFLICT when it lost the job. */
 static int job_finish(db_t *db, const job_t *j, const char *state, const char *err) {
-    char now[RFC3339_MAX];
-    sql_datetime_format(now_ms(), now);
-    uint64_t n = 0;
-    int rc = db_exec(db,
-                     "UPDATE jobs SET state = ?, locked_by = NULL, locked_until = NULL, last_error = ?, updated_at = ? "
-                     "WHERE id = ? AND locked_by = ? AND attempts = ? AND state = 'running'",
-                     DB_ARGS(DBS(state), DBS(err), DBS(now), DBI(j->job_id), DBS(j->worker), DBI(j->attempts)), &n,
-                     NULL);
-    if (!rc && n == 0) rc = AISPM_ECONFLICT;
-    return rc;
+    return jobs_finish(db, &j->q, state, err);
 }
 
 static int job_evidence(db_t *db, const job_t *j, const char *action, const char *object_ref, const char *outcome,
@@ -1691,8 +1680,13 @@ static void fail_request(db_t *db, const job_t *j, const char *code, bool dead) 
         put_str(d, "format", j->format);
         put_str(d, "error_code", code);
         if (j->requested_by[0]) put_str(d, "requested_by", j->requested_by);
-        rc = job_evidence(db, j, "report.render_failed", j->render_ref, "failure", d, NULL);
+        char fref[EVIDENCE_REF_MAX];
+        rc = job_evidence(db, j, "report.render_failed", j->render_ref, "failure", d, fref);
         json_object_put(d);
+        if (!rc)
+            rc = delivery_audit_record(db, j->tenant_id, j->tenant_ref,
+                                       j->requested_by[0] ? j->requested_by : "system", "render", "failed",
+                                       j->report_id, j->format, j->render_ref, fref);
     }
     if (!rc)
         rc = db_exec(db,
@@ -1710,18 +1704,11 @@ static void fail_request(db_t *db, const job_t *j, const char *code, bool dead) 
 /* a transient failure: back to the queue with a backoff, or failed for good
  * after max_attempts */
 static void retry_or_fail(db_t *db, const job_t *j, const char *code) {
-    if (j->attempts >= j->max_attempts) {
+    if (j->q.attempts >= j->q.max_attempts) {
         fail_request(db, j, code, true);
         return;
     }
-    char now[RFC3339_MAX], at[RFC3339_MAX];
-    int64_t t = now_ms();
-    sql_datetime_format(t, now);
-    sql_datetime_format(t + (1000LL << (j->attempts < 8 ? j->attempts : 8)), at);
-    db_exec(db,
-            "UPDATE jobs SET state = 'queued', run_at = ?, locked_by = NULL, locked_until = NULL, last_error = ?, "
-            "updated_at = ? WHERE id = ? AND locked_by = ? AND attempts = ?",
-            DB_ARGS(DBS(at), DBS(code), DBS(now), DBI(j->job_id), DBS(j->worker), DBI(j->attempts)), NULL, NULL);
+    jobs_requeue(db, &j->q, now_ms() + (1000LL << (j->q.attempts < 8 ? j->q.attempts : 8)), code);
 }
 
 static int load_request(db_t *db, job_t *j) {
@@ -1954,7 +1941,7 @@ static int mkdir_p(const char *dir) {
 
 /* <dir>/<tenant-ulid>/<digest>: written once via temp file + fsync + rename;
  * an existing file of the right size is kept (content-addressed) */
-static int store_bytes(const config_t *cfg, const char *tenant_ulid, const char *digest, const buf_t *b) {
+int renderer_store_bytes(const config_t *cfg, const char *tenant_ulid, const char *digest, const buf_t *b) {
     char dir[1100], path[1200], tmp[1250];
     snprintf(dir, sizeof dir, "%s/%s", cfg->artifacts_dir, tenant_ulid);
     snprintf(path, sizeof path, "%s/%s", dir, digest);
@@ -2065,7 +2052,7 @@ static void run_job(db_t *db, const config_t *cfg, const tmpl_set_t *tmpl, job_t
         retry_or_fail(db, j, "data_unavailable");
         return;
     }
-    if (j->attempts > j->max_attempts) {
+    if (j->q.attempts > j->q.max_attempts) {
         fail_request(db, j, "render_attempts_exhausted", true);
         return;
     }
@@ -2152,7 +2139,7 @@ static void run_job(db_t *db, const config_t *cfg, const tmpl_set_t *tmpl, job_t
             retry_or_fail(db, j, "data_unavailable");
         return;
     }
-    rc = store_bytes(cfg, tenant_ulid, digest, &bytes);
+    rc = renderer_store_bytes(cfg, tenant_ulid, digest, &bytes);
     size_t size = bytes.len;
     buf_free(&bytes);
     if (rc) {
@@ -2213,6 +2200,11 @@ static void run_job(db_t *db, const config_t *cfg, const tmpl_set_t *tmpl, job_t
         if (j->requested_by[0]) put_str(d, "requested_by", j->requested_by);
         rc = job_evidence(db, j, "report.rendered", aref, "success", d, ev_ref);
         json_object_put(d);
+        /* the render as a delivery audit event (action render), same evidence */
+        if (!rc)
+            rc = delivery_audit_record(db, j->tenant_id, j->tenant_ref,
+                                       j->requested_by[0] ? j->requested_by : "system", "render", "rendered",
+                                       j->report_id, j->format, aref, ev_ref);
     }
     if (!rc && created) {
         uint64_t id = 0;
@@ -2264,7 +2256,7 @@ static void run_job(db_t *db, const config_t *cfg, const tmpl_set_t *tmpl, job_t
         /* ECONFLICT: a racing render stored the same artifact, or another
          * worker re-claimed the job after our lock expired; either way the
          * next attempt (if the job is still ours) finds the row */
-        if (rc != AISPM_ECONFLICT || j->attempts < j->max_attempts) retry_or_fail(db, j, "data_unavailable");
+        if (rc != AISPM_ECONFLICT || j->q.attempts < j->q.max_attempts) retry_or_fail(db, j, "data_unavailable");
         return;
     }
     db_commit(db);
@@ -2328,7 +2320,6 @@ int renderer_run_pending(db_t *db, const config_t *cfg, const tmpl_set_t *tmpl, 
     for (int i = 0; i < max_jobs; i++) {
         job_t j;
         memset(&j, 0, sizeof j);
-        snprintf(j.worker, sizeof j.worker, "pid:%ld", (long)getpid());
         rc = claim(db, &j);
         if (rc <= 0) break;
         run_job(db, cfg, tmpl, &j);

@@ -76,6 +76,8 @@ typedef struct {
     char content_type[100];
     char filename[200];
     char digest[65];
+    char report_id[80];
+    char format[24];
 } render_content_t;
 /* reads the artifact's bytes (verified against the digest: AISPM_EIO when the
  * file is missing or altered) and records report.artifact_downloaded */
@@ -90,7 +92,38 @@ int renderer_artifact_content(db_t *db, const config_t *cfg, const actor_t *a, c
 int renderer_artifact_content_checked(db_t *db, const config_t *cfg, const actor_t *a, const char *artifact_ref,
                                       const char *route, const char *request_id, render_content_t *out,
                                       retention_verdict_t *verdict);
+/* the status a retention verdict maps to: 0 (200), AISPM_ENOTFOUND (404),
+ * AISPM_EGONE (410) or AISPM_EFORBIDDEN (403) */
+int renderer_verdict_rc(const retention_verdict_t *v);
 void render_content_free(render_content_t *c);
+/* the same bytes and checks for a tenant, without evidence: for callers that
+ * record their own (evidence-room downloads) */
+int renderer_artifact_bytes(db_t *db, const config_t *cfg, long long tenant_id, const char *artifact_ref,
+                            render_content_t *out);
+
+/* an artifact's row and its bytes, verified against the stored digest
+ * (AISPM_EIO when missing or altered), without evidence: for modules that
+ * bundle artifacts (reports/export_packages.c) and record their own. The
+ * caller frees bytes. */
+typedef struct {
+    long long id, size;
+    char ref[REF_MAX], report_id[80], format[24], digest[65], content_type[100], filename[200];
+    char evidence_ref[EVIDENCE_REF_MAX]; /* report.rendered, full form */
+    buf_t bytes;
+} artifact_blob_t;
+int renderer_artifact_load(db_t *db, const config_t *cfg, long long tenant_id, const char *artifact_ref,
+                           artifact_blob_t *out);
+
+/* reads <artifacts_dir>/<storage_path> into out (reset first) and checks
+ * its size and SHA-256; AISPM_EIO when missing or altered (out freed) */
+int renderer_read_stored(const config_t *cfg, const char *storage_path, long long size, const char *digest,
+                         buf_t *out);
+
+/* stores bytes content-addressed and immutable as
+ * <artifacts_dir>/<tenant_ulid>/<digest> (temp file, fsync, mode 0440,
+ * rename, directory fsync; an existing file of the right size is kept).
+ * 0 or AISPM_EIO. */
+int renderer_store_bytes(const config_t *cfg, const char *tenant_ulid, const char *digest, const buf_t *b);
 
 /* job worker step: claims and runs up to max_jobs render jobs; *ran (may be
  * NULL) receives how many were run. tmpl may be NULL (html/markdown renders

@@ -270,13 +270,14 @@ void retention_decide(bool found, bool role_ok, const char *state, bool held, bo
     }
 }
 
-/* catalog audiences each restricted role may see */
+/* catalog audiences each restricted role may see (auditors are not here:
+ * they reach only the artifacts of their evidence rooms, and the room is the
+ * audience) */
 static const struct {
     const char *role;
     const char *audiences[4]; /* NULL: community reports only */
     bool community_only;
 } restricted[] = {
-    {"auditor", {"audit", "grc"}, false},
     {"grc_analyst", {"audit", "grc", "risk_committee"}, false},
     {"evaluator", {NULL}, true},
     {"trial_operator", {NULL}, true},

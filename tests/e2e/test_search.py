@@ -5,7 +5,7 @@ Covers: text search (title, report id, format, period date, tag; several
 terms all match; LIKE wildcards in the query are literal) and filters
 (report ids, formats, lifecycle states, tags, created_at range), newest
 first with a cursor; a search never returns another tenant's items, and a
-role sees only its audience (auditors audit/GRC reports, evaluators community
+role sees only its audience (GRC analysts audit/GRC/risk-committee reports, evaluators community
 reports) — the content route and retrievals refuse the others with 403
 audience_restricted; results say whether they are downloadable and why not
 (legal_hold_only mode, archived items); validation errors are field-level
@@ -31,7 +31,7 @@ from .retention_helpers import ARTIFACTS, RETRIEVALS, SEARCH, SEARCH_SCHEMA, Fre
 
 @pytest.fixture(scope="module")
 def s(base_url, admin_cli):
-    t = FreshTenant(base_url, admin_cli, ["tenant_admin", "auditor", "evaluator"], "srch")
+    t = FreshTenant(base_url, admin_cli, ["tenant_admin", "grc_analyst", "evaluator"], "srch")
     admin = t["tenant_admin"].api
     t.art = {
         "brief": render(admin, "executive_risk_brief", "markdown"),   # cso/ciso, community
@@ -115,27 +115,27 @@ def test_search_never_crosses_tenants_or_audiences(s, base_url):
     other.get(f"{ARTIFACTS}/{a['soc2']['artifact_ref']}/content").problem(404, "not_found")
     other.post(RETRIEVALS, json_body={"report_ref": a["soc2"]["artifact_ref"]}).problem(404, "not_found")
 
-    auditor = s["auditor"].api
-    seen = validated(search(auditor))
+    analyst = s["grc_analyst"].api
+    seen = validated(search(analyst))
     assert set(refs(seen)) == {a["soc2"]["artifact_ref"], a["soc2html"]["artifact_ref"],
                                a["workbook"]["artifact_ref"]}
     assert seen["projection"]["query"]["rbac_scope"] == "catalog.read:audience_restricted"
-    assert seen["projection"]["query"]["actor_ref"] == "role:auditor"
-    assert refs(search(auditor, query="Executive Risk Brief")) == []
-    assert refs(search(auditor, filters={"report_ids": ["board_kpi_pack"]})) == []
+    assert seen["projection"]["query"]["actor_ref"] == "role:grc_analyst"
+    assert refs(search(analyst, query="Executive Risk Brief")) == []
+    assert refs(search(analyst, filters={"report_ids": ["board_kpi_pack"]})) == []
     evaluator = s["evaluator"].api
     assert set(refs(search(evaluator))) == {a["brief"]["artifact_ref"], a["soc2"]["artifact_ref"],
                                             a["soc2html"]["artifact_ref"], a["kpi"]["artifact_ref"]}
 
     brief = a["brief"]["artifact_ref"]
-    auditor.get(f"{ARTIFACTS}/{brief}/content").problem(403, "audience_restricted")
-    p = auditor.post(RETRIEVALS, json_body={"report_ref": brief}).problem(403, "audience_restricted")
+    analyst.get(f"{ARTIFACTS}/{brief}/content").problem(403, "audience_restricted")
+    p = analyst.post(RETRIEVALS, json_body={"report_ref": brief}).problem(403, "audience_restricted")
     assert p["projection"]["retrieval"]["access_decision"] == "deny"
     assert_valid(SEARCH_SCHEMA, p["projection"])
-    assert auditor.get(f"{ARTIFACTS}/{a['soc2']['artifact_ref']}/content").status == 200
+    assert analyst.get(f"{ARTIFACTS}/{a['soc2']['artifact_ref']}/content").status == 200
     blocked = [e["event"] for e in audit_events(s["tenant_admin"].api)
                if e["event"]["action"] == "retention.retrieval_blocked" and e["event"]["object_ref"] == brief]
-    assert blocked and all(e["details"]["code"] == "audience_restricted" and e["actor"]["role"] == "auditor"
+    assert blocked and all(e["details"]["code"] == "audience_restricted" and e["actor"]["role"] == "grc_analyst"
                            for e in blocked)
 
 
@@ -190,7 +190,7 @@ def test_results_say_why_they_cannot_be_downloaded(s, sql):
 
 
 def test_download_ref_works_once_for_its_owner(s, sql):
-    admin, auditor = s["tenant_admin"].api, s["auditor"].api
+    admin, analyst = s["tenant_admin"].api, s["grc_analyst"].api
     soc2 = s.art["soc2"]
     r = admin.post(RETRIEVALS, json_body={"report_ref": soc2["artifact_ref"]})
     assert r.status == 201, r.describe()
@@ -207,7 +207,7 @@ def test_download_ref_works_once_for_its_owner(s, sql):
     assert stored == hashlib.sha256(token.encode()).hexdigest()
     assert sql(f"SELECT COUNT(*) FROM aispm.download_refs WHERE token_hash = '{token}'").strip() == "0"
 
-    auditor.get(body["download_url"]).problem(403, "download_ref_not_yours")
+    analyst.get(body["download_url"]).problem(403, "download_ref_not_yours")
     d = admin.get(body["download_url"])
     assert d.status == 200, d.describe()
     assert hashlib.sha256(d.body).hexdigest() == soc2["digest"] == d.header("X-Artifact-SHA256")
@@ -262,7 +262,7 @@ def test_portal_search_page_and_download(s):
 
 
 def test_search_projections_hold_no_private_values(s):
-    for role in ("tenant_admin", "auditor", "evaluator"):
+    for role in ("tenant_admin", "grc_analyst", "evaluator"):
         p = s[role]
         r = p.api.post(SEARCH, json_body={"query": "audit"})
         assert r.status == 200

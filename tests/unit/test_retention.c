@@ -59,18 +59,20 @@ static void test_role_audiences(void **state) {
     (void)state;
     assert_true(retention_role_may_see("tenant_admin", "executive_risk_brief"));
     assert_true(retention_role_may_see("cso", "grc_upload_package"));
-    assert_true(retention_role_may_see("auditor", "soc2_audit_summary"));
-    assert_true(retention_role_may_see("auditor", "xlsx_evidence_workbook"));
-    assert_false(retention_role_may_see("auditor", "executive_risk_brief"));
-    assert_false(retention_role_may_see("auditor", "board_kpi_pack"));
-    assert_false(retention_role_may_see("auditor", "no_such_report"));
+    /* auditors reach only their evidence rooms, where the room is the audience */
+    assert_true(retention_role_may_see("auditor", "executive_risk_brief"));
+    assert_true(retention_role_may_see("grc_analyst", "soc2_audit_summary"));
+    assert_true(retention_role_may_see("grc_analyst", "xlsx_evidence_workbook"));
+    assert_false(retention_role_may_see("grc_analyst", "executive_risk_brief"));
+    assert_false(retention_role_may_see("grc_analyst", "board_kpi_pack"));
+    assert_false(retention_role_may_see("grc_analyst", "no_such_report"));
     assert_true(retention_role_may_see("grc_analyst", "docx_audit_narrative"));
     assert_true(retention_role_may_see("evaluator", "board_kpi_pack"));
     assert_false(retention_role_may_see("evaluator", "pdf_board_pack"));
     char ids[2048];
     retention_role_report_ids("tenant_admin", ids, sizeof ids);
     assert_string_equal(ids, "");
-    retention_role_report_ids("auditor", ids, sizeof ids);
+    retention_role_report_ids("grc_analyst", ids, sizeof ids);
     assert_non_null(strstr(ids, "soc2_audit_summary"));
     assert_null(strstr(ids, "executive_risk_brief"));
     retention_role_report_ids("evaluator", ids, sizeof ids);
