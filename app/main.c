@@ -17,6 +17,7 @@
 #include "cli/admin.h"
 #include "core/log.h"
 #include "reports/delivery.h"
+#include "reports/retention.h"
 #include "server/master.h"
 
 static void usage(FILE *f) {
@@ -53,6 +54,7 @@ int main(int argc, char **argv) {
      * approval handlers of the areas registered once per process */
     curl_global_init(CURL_GLOBAL_DEFAULT);
     delivery_init();
+    retention_init();
     const char *config = getenv("AISPM_CONFIG");
     if (!config) config = "/etc/aispm/aispm.conf";
     int i = 1;

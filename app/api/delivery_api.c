@@ -11,6 +11,7 @@
 #include "core/err.h"
 #include "core/timeutil.h"
 #include "reports/approvals.h"
+#include "reports/retention.h"
 #include "reports/delivery.h"
 #include "reports/recipients.h"
 
@@ -242,6 +243,11 @@ void api_approval_decide(req_t *r) {
         resp_error(r, rc);
         return;
     }
+    /* an approved retention deletion: remove the content now that the
+     * decision is committed (the retention sweep repeats this) */
+    json_object *type;
+    if (json_object_object_get_ex(out, "type", &type) && retention_approval_type(json_object_get_string(type)))
+        retention_purge(r->app->db, &r->app->cfg, r->actor.tenant_id, NULL);
     resp_json(r, 200, out);
 }
 

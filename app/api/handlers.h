@@ -56,7 +56,6 @@ void api_retention_revoke(req_t *r);
 void api_retention_requests(req_t *r);
 void api_retention_request_create(req_t *r);
 void api_retention_request_get(req_t *r);
-void api_retention_request_decide(req_t *r);
 void api_search(req_t *r);
 void api_retrieval_create(req_t *r);
 void api_download(req_t *r);
@@ -118,7 +117,6 @@ void portal_renders(req_t *r);
 void portal_search(req_t *r);
 void portal_search_retrieve(req_t *r);
 void portal_retention_request(req_t *r);
-void portal_retention_decide(req_t *r);
 
 /* portal/portal_brand.c */
 void portal_brand(req_t *r);

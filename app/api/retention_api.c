@@ -134,20 +134,6 @@ void api_retention_request_get(req_t *r) {
     resp_json(r, 200, o);
 }
 
-void api_retention_request_decide(req_t *r) {
-    json_object *body;
-    if (!req_json_body(r, &body)) return;
-    retention_outcome_t o;
-    int rc = retention_request_decide(r->app->db, &r->app->cfg, &r->actor, req_param(r, "request_ref"), body,
-                                      r->request_id, &o);
-    json_object_put(body);
-    if (rc) {
-        resp_error(r, rc);
-        return;
-    }
-    answer(r, &o);
-}
-
 void api_search(req_t *r) {
     json_object *body;
     if (!req_json_body(r, &body)) return;

@@ -15,6 +15,7 @@
 #include "core/err.h"
 #include "core/hash.h"
 #include "reports/approvals.h"
+#include "reports/retention.h"
 #include "reports/delivery.h"
 #include "reports/recipients.h"
 
@@ -203,6 +204,11 @@ void portal_approval_decide(req_t *r) {
         resp_error(r, rc);
         return;
     }
+    /* an approved retention deletion: remove the content now that the
+     * decision is committed (the retention sweep repeats this) */
+    json_object *type;
+    if (json_object_object_get_ex(out, "type", &type) && retention_approval_type(json_object_get_string(type)))
+        retention_purge(r->app->db, &r->app->cfg, r->actor.tenant_id, NULL);
     json_object_put(out);
     resp_redirect(r, "/portal/approvals");
 }

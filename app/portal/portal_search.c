@@ -142,24 +142,3 @@ void portal_retention_request(req_t *r) {
     retention_outcome_free(&o);
     resp_redirect(r, "/portal/search");
 }
-
-void portal_retention_decide(req_t *r) {
-    char decision[16] = "";
-    req_form(r, "decision", decision, sizeof decision);
-    json_object *body = json_object_new_object();
-    json_object_object_add(body, "decision", json_object_new_string(decision));
-    retention_outcome_t o;
-    int rc = retention_request_decide(r->app->db, &r->app->cfg, &r->actor, req_param(r, "request_ref"), body,
-                                      r->request_id, &o);
-    json_object_put(body);
-    if (rc) {
-        resp_error(r, rc);
-        return;
-    }
-    if (o.status >= 400) {
-        problem_of(r, &o);
-        return;
-    }
-    retention_outcome_free(&o);
-    resp_redirect(r, "/portal/search?mode=include_expired_metadata");
-}

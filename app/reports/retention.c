@@ -25,6 +25,7 @@
 #include "core/ref.h"
 #include "core/text.h"
 #include "core/timeutil.h"
+#include "reports/approvals.h"
 #include "reports/catalog.h"
 #include "server/auth.h"
 
@@ -65,11 +66,6 @@ static void outcome_set(retention_outcome_t *o, int status, const char *code, co
 void retention_outcome_free(retention_outcome_t *o) {
     json_object_put(o->body);
     o->body = NULL;
-}
-static json_object *field_error(const char *field, const char *msg) {
-    json_object *e = json_object_new_object();
-    put_str(e, field, msg);
-    return e;
 }
 /* the public form of an evidence ref, or NULL */
 static json_object *public_ev(const char *ref) {
@@ -364,15 +360,72 @@ int retention_gate(db_t *db, const actor_t *a, const char *object_ref, const cha
 
 static const char *const actions[] = {"legal_hold_place", "legal_hold_release", "delete", NULL};
 
-/* The approval step. Today the request waits in retention_requests for the
- * interim decision route (retention_request_decide); when the approvals
- * module is merged, this is the one place that also opens its approval (type
- * retention.<action>, subject = request ref) whose handler calls
- * retention_request_resolve(). */
+/* the approval type of each request action (approvals.c's type table) */
+static const char *approval_type(const char *action) {
+    if (!strcmp(action, "legal_hold_place")) return APPROVAL_RETENTION_HOLD_PLACE;
+    if (!strcmp(action, "legal_hold_release")) return APPROVAL_RETENTION_HOLD_RELEASE;
+    return APPROVAL_RETENTION_DELETE;
+}
+
+/* The approval step: a generic four-eyes approval (reports/approvals.c)
+ * opened in the request's transaction, due when the request expires; its
+ * handler (retention_on_approval) applies the outcome. */
 static int approval_open(db_t *db, const actor_t *a, const char *request_ref, const char *action,
-                         const char *request_id) {
-    (void)db, (void)a, (void)request_ref, (void)action, (void)request_id;
-    return 0;
+                         const char *report_id, const char *format, int64_t due_ms, const char *request_id) {
+    json_object *payload = json_object_new_object(), *subj = json_object_new_object();
+    put_str(payload, "request_ref", request_ref);
+    json_object *ids = json_object_new_array(), *fmts = json_object_new_array();
+    json_object_array_add(ids, json_object_new_string(report_id));
+    json_object_array_add(fmts, json_object_new_string(format));
+    json_object_object_add(subj, "report_ids", ids);
+    json_object_object_add(subj, "formats", fmts);
+    put_str(subj, "delivery_mode", "download");
+    put_str(subj, "recipient_scope", "approved_internal_domain");
+    approval_request_t req = {.type = approval_type(action),
+                              .subject_kind = "retention_request",
+                              .subject_ref = request_ref,
+                              .due_at_ms = due_ms,
+                              .reason_code = action,
+                              .payload = payload,
+                              .public_subject = subj};
+    char aref[REF_MAX];
+    int rc = approvals_request(db, a->tenant_id, a->tenant_ref, retention_actor_ref(a), a->user_id, &req, request_id,
+                               aref);
+    json_object_put(payload);
+    json_object_put(subj);
+    if (!rc)
+        rc = db_exec(db, "UPDATE retention_requests SET approval_ref = ? WHERE tenant_id = ? AND ref = ?",
+                     DB_ARGS(DBS(aref), DBI(a->tenant_id), DBS(request_ref)), NULL, NULL);
+    return rc;
+}
+
+/* an approval's outcome applied to its retention request (inside the
+ * approval's transaction; a non-zero return rolls the decision back) */
+static int on_approval(db_t *db, const approval_t *req, approval_outcome_t outcome, const char *request_id) {
+    if (strcmp(req->subject_kind, "retention_request")) return AISPM_EINVAL;
+    const char *o = outcome == APPROVAL_APPROVED ? "approved" : outcome == APPROVAL_REJECTED ? "rejected" : "expired";
+    actor_t decider;
+    memset(&decider, 0, sizeof decider);
+    decider.kind = ACTOR_SYSTEM;
+    decider.tenant_id = req->tenant_id;
+    snprintf(decider.tenant_ref, sizeof decider.tenant_ref, "%s", req->tenant_ref);
+    if (req->decided_by_ref && strcmp(req->decided_by_ref, "system"))
+        snprintf(decider.user_ref, sizeof decider.user_ref, "%s", req->decided_by_ref);
+    int rc = retention_request_resolve(db, req->tenant_id, req->tenant_ref, req->subject_ref, o, &decider, request_id);
+    /* a rejection or expiry of a request that is no longer pending changes nothing */
+    if (rc == AISPM_ECONFLICT && outcome != APPROVAL_APPROVED) rc = 0;
+    return rc;
+}
+
+void retention_init(void) {
+    approvals_register_handler(APPROVAL_RETENTION_HOLD_PLACE, on_approval);
+    approvals_register_handler(APPROVAL_RETENTION_HOLD_RELEASE, on_approval);
+    approvals_register_handler(APPROVAL_RETENTION_DELETE, on_approval);
+}
+
+bool retention_approval_type(const char *type) {
+    return type && (!strcmp(type, APPROVAL_RETENTION_HOLD_PLACE) || !strcmp(type, APPROVAL_RETENTION_HOLD_RELEASE) ||
+                    !strcmp(type, APPROVAL_RETENTION_DELETE));
 }
 
 int retention_request_open(db_t *db, const actor_t *a, json_object *body, const char *request_id,
@@ -404,7 +457,7 @@ int retention_request_open(db_t *db, const actor_t *a, json_object *body, const 
     db_res_t *res;
     rc = db_query(db,
                   "SELECT id, report_id, state, legal_hold_ref IS NOT NULL, pending_request_ref IS NOT NULL, "
-                  "expires_at <= ? FROM retention_items WHERE tenant_id = ? AND object_ref = ? FOR UPDATE",
+                  "expires_at <= ?, format FROM retention_items WHERE tenant_id = ? AND object_ref = ? FOR UPDATE",
                   DB_ARGS(DBS(now), DBI(a->tenant_id), DBS(object_ref)), &res);
     if (rc) goto fail;
     if (!db_res_next(res) || !retention_role_may_see(a->role, db_res_str(res, 1))) {
@@ -414,8 +467,10 @@ int retention_request_open(db_t *db, const actor_t *a, json_object *body, const 
         return 0;
     }
     long long item_id = db_res_int(res, 0);
-    char state[16];
+    char state[16], report_id[65], format[17];
     snprintf(state, sizeof state, "%s", db_res_str(res, 2));
+    snprintf(report_id, sizeof report_id, "%s", db_res_str(res, 1));
+    snprintf(format, sizeof format, "%s", db_res_str(res, 6));
     bool held = db_res_int(res, 3), pending = db_res_int(res, 4), expired = db_res_int(res, 5);
     db_res_free(res);
     const char *code = NULL, *detail = NULL;
@@ -462,7 +517,7 @@ int retention_request_open(db_t *db, const actor_t *a, json_object *body, const 
     if (!rc)
         rc = db_exec(db, "UPDATE retention_items SET pending_request_ref = ? WHERE id = ? AND tenant_id = ?",
                      DB_ARGS(DBS(rref), DBI(item_id), DBI(a->tenant_id)), NULL, NULL);
-    if (!rc) rc = approval_open(db, a, rref, action, request_id);
+    if (!rc) rc = approval_open(db, a, rref, action, report_id, format, t + RETENTION_REQUEST_TTL_DAYS * DAY_MS, request_id);
     if (rc) goto fail;
     rc = db_commit(db);
     if (rc) return rc;
@@ -618,92 +673,13 @@ int retention_request_resolve(db_t *db, long long tenant_id, const char *tenant_
     return rc;
 }
 
-int retention_request_decide(db_t *db, const config_t *cfg, const actor_t *a, const char *request_ref,
-                             json_object *body, const char *request_id, retention_outcome_t *out) {
-    memset(out, 0, sizeof *out);
-    const char *decision = jstr(body, "decision");
-    if (!decision || (strcmp(decision, "approve") && strcmp(decision, "reject"))) {
-        outcome_set(out, 422, "validation_failed", "the request is not valid",
-                    field_error("decision", "must be approve or reject"));
-        return 0;
-    }
-    if (!request_ref || !ref_parse(request_ref, "retention-request", NULL, NULL)) return AISPM_ENOTFOUND;
-    char now[RFC3339_MAX];
-    now_sql(now);
-    int rc = db_begin(db);
-    if (rc) return rc;
-    db_res_t *res;
-    rc = db_query(db,
-                  "SELECT r.requested_by_ref, r.state, r.expires_at <= ?, i.report_id FROM retention_requests r "
-                  "JOIN retention_items i ON i.id = r.item_id AND i.tenant_id = r.tenant_id "
-                  "WHERE r.tenant_id = ? AND r.ref = ? FOR UPDATE",
-                  DB_ARGS(DBS(now), DBI(a->tenant_id), DBS(request_ref)), &res);
-    if (rc) {
-        db_rollback(db);
-        return rc;
-    }
-    if (!db_res_next(res) || !retention_role_may_see(a->role, db_res_str(res, 3))) {
-        db_res_free(res);
-        db_rollback(db);
-        return AISPM_ENOTFOUND;
-    }
-    char requester[49], state[16];
-    snprintf(requester, sizeof requester, "%s", db_res_str(res, 0));
-    snprintf(state, sizeof state, "%s", db_res_str(res, 1));
-    bool expired = db_res_int(res, 2);
-    db_res_free(res);
-    if (strcmp(state, "pending")) {
-        db_rollback(db);
-        outcome_set(out, 409, "request_not_pending", "the request was already decided", NULL);
-        return 0;
-    }
-    if (expired) {
-        rc = retention_request_resolve(db, a->tenant_id, a->tenant_ref, request_ref, "expired", NULL, request_id);
-        if (rc || (rc = db_commit(db))) {
-            db_rollback(db);
-            return rc;
-        }
-        outcome_set(out, 409, "request_expired", "the request expired before a decision", NULL);
-        return 0;
-    }
-    if (!strcmp(requester, retention_actor_ref(a))) {
-        db_rollback(db);
-        json_object *d = json_object_new_object();
-        put_str(d, "decision", decision);
-        put_str(d, "code", "self_approval_forbidden");
-        rc = auth_evidence(db, a, "retention.decision_refused", request_ref, "denied", request_id, d, NULL);
-        json_object_put(d);
-        if (rc) return rc;
-        outcome_set(out, 403, "self_approval_forbidden", "the requester cannot decide their own request", NULL);
-        return 0;
-    }
-    rc = retention_request_resolve(db, a->tenant_id, a->tenant_ref, request_ref,
-                                   !strcmp(decision, "approve") ? "approved" : "rejected", a, request_id);
-    if (rc == AISPM_ECONFLICT) {
-        db_rollback(db);
-        outcome_set(out, 409, "request_not_applicable",
-                    "the object no longer allows this change (its state or legal hold changed)", NULL);
-        return 0;
-    }
-    if (rc || (rc = db_commit(db))) {
-        db_rollback(db);
-        return rc;
-    }
-    retention_purge(db, cfg, a->tenant_id, NULL);
-    json_object *o;
-    rc = retention_request_json(db, a, request_ref, &o);
-    if (rc) return rc;
-    outcome_set(out, 200, NULL, NULL, o);
-    return 0;
-}
-
 int retention_request_json(db_t *db, const actor_t *a, const char *request_ref, json_object **out) {
     *out = NULL;
     db_res_t *res;
     int rc = db_query(db,
                       "SELECT r.ref, r.action, i.object_ref, r.state, r.requested_by_ref, r.decided_by_ref, "
-                      "r.created_at, r.expires_at, r.decided_at, r.evidence_refs FROM retention_requests r "
-                      "JOIN retention_items i ON i.id = r.item_id AND i.tenant_id = r.tenant_id "
+                      "r.created_at, r.expires_at, r.decided_at, r.evidence_refs, r.approval_ref "
+                      "FROM retention_requests r JOIN retention_items i ON i.id = r.item_id AND i.tenant_id = r.tenant_id "
                       "WHERE r.tenant_id = ? AND r.ref = ?",
                       DB_ARGS(DBI(a->tenant_id), DBS(request_ref)), &res);
     if (rc) return rc;
@@ -725,9 +701,12 @@ int retention_request_json(db_t *db, const actor_t *a, const char *request_ref, 
         }
         json_object_put(refs);
         json_object_object_add(o, "evidence_refs", pub);
+        /* decided in the approvals inbox / API (reports/approvals.c) */
+        const char *aref = db_res_isnull(res, 10) ? NULL : db_res_str(res, 10);
+        put_str(o, "approval_ref", aref);
         char url[160];
-        snprintf(url, sizeof url, "/enterprise/aispm/reports/retention/requests/%s/decision", db_res_str(res, 0));
-        put_str(o, "decision_url", url);
+        snprintf(url, sizeof url, "/enterprise/aispm/reports/approvals/%s/decision", aref ? aref : "");
+        put_str(o, "decision_url", aref ? url : NULL);
         *out = o;
     }
     db_res_free(res);
@@ -924,20 +903,17 @@ int retention_sweep(db_t *db, const config_t *cfg, long long tenant_id, int64_t 
     sql_datetime_format(at_ms, now);
     sweep_row_t *rows;
     size_t n;
-    /* 1. requests nobody decided in time */
+    /* 1. requests nobody decided in time: their approval expires (the job
+     * worker does this at the real due time; a sweep run with --now ahead
+     * does it here), and its handler resolves the request as expired */
     int rc = sweep_rows(db,
-                        "SELECT r.id, r.tenant_id, t.ref, r.ref FROM retention_requests r JOIN tenants t ON "
-                        "t.id = r.tenant_id WHERE r.state = 'pending' AND r.expires_at <= ? AND (? = 0 OR "
-                        "r.tenant_id = ?) ORDER BY r.id LIMIT 500",
+                        "SELECT r.id, r.tenant_id, t.ref, r.approval_ref FROM retention_requests r JOIN tenants t ON "
+                        "t.id = r.tenant_id WHERE r.state = 'pending' AND r.expires_at <= ? AND r.approval_ref IS NOT "
+                        "NULL AND (? = 0 OR r.tenant_id = ?) ORDER BY r.id LIMIT 500",
                         DB_ARGS(DBS(now), DBI(tenant_id), DBI(tenant_id)), &rows, &n);
     for (size_t i = 0; !rc && i < n; i++) {
-        if ((rc = db_begin(db))) break;
-        rc = retention_request_resolve(db, rows[i].tenant_id, rows[i].tenant_ref, rows[i].ref, "expired", NULL, NULL);
-        if (rc == AISPM_ECONFLICT) rc = 0; /* decided meanwhile */
-        if (rc || (rc = db_commit(db)))
-            db_rollback(db);
-        else
-            s.requests_expired++;
+        rc = approvals_expire_one(db, rows[i].tenant_id, rows[i].ref);
+        if (!rc) s.requests_expired++;
     }
     free(rows);
     /* 2. archive what expired, unless on legal hold */

@@ -24,11 +24,14 @@
  * A legal hold keeps a retained object retrievable past its expiry.
  *
  * Approvals. Legal hold placement and release and deletion are requests that
- * wait for an approval (retention_request_open). Whoever decides — the
- * interim decision route here, or the approvals module through its handler
- * table — calls retention_request_resolve() in its transaction with
- * approved / rejected / expired; that applies the change. The requester can
- * never approve their own request. Deletion is allowed only from archived or
+ * wait for an approval (retention_request_open opens a generic four-eyes
+ * approval, reports/approvals.c, in the same transaction: types
+ * retention_legal_hold_place / _release / retention_delete, approver role
+ * "approver", due with the request after 7 days). The approval's handler
+ * (registered by retention_init) calls retention_request_resolve() in the
+ * decision's transaction with approved / rejected / expired; that applies
+ * the change. Decisions happen in the approvals inbox and API only; the
+ * requester can never approve their own request. Deletion is allowed only from archived or
  * expired, never under a legal hold; it keeps the digest and evidence refs in
  * a tombstone and removes the content file (retention_purge, after commit;
  * the sweep repeats it, so a crash in between only delays it).
@@ -153,11 +156,12 @@ void retention_outcome_free(retention_outcome_t *o);
  * reason}: 202 with the pending request */
 int retention_request_open(db_t *db, const actor_t *a, json_object *body, const char *request_id,
                            retention_outcome_t *out);
-/* interim decision route until the approvals module takes over: decision
- * "approve" | "reject"; 200 with the request; refusals 403
- * self_approval_forbidden, 409 request_not_pending / request_expired, 422 */
-int retention_request_decide(db_t *db, const config_t *cfg, const actor_t *a, const char *request_ref,
-                             json_object *body, const char *request_id, retention_outcome_t *out);
+/* registers the approval handler of the three retention approval types;
+ * once per process, next to delivery_init() */
+void retention_init(void);
+/* true for the approval types retention owns (callers purge deleted content
+ * after such a decision commits: retention_purge) */
+bool retention_approval_type(const char *type);
 /* the handler an approval calls in its own transaction, the request row not
  * yet decided: outcome "approved" | "rejected" | "expired". decider is the
  * deciding actor (NULL for the system). AISPM_ECONFLICT when the request is
@@ -166,7 +170,8 @@ int retention_request_decide(db_t *db, const config_t *cfg, const actor_t *a, co
 int retention_request_resolve(db_t *db, long long tenant_id, const char *tenant_ref, const char *request_ref,
                               const char *outcome, const actor_t *decider, const char *request_id);
 /* {request_ref, action, object_ref, state, requested_by, decided_by,
- * created_at, expires_at, decided_at} */
+ * created_at, expires_at, decided_at, evidence_refs, approval_ref,
+ * decision_url (the approval's decision route)} */
 int retention_request_json(db_t *db, const actor_t *a, const char *request_ref, json_object **out);
 
 /* {"requests":[...retention_request_json...]}: newest 50, pending only when

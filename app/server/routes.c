@@ -60,8 +60,6 @@ const route_t aispm_routes[] = {
      "api_retention_request_create"},
     {"GET", "/enterprise/aispm/reports/retention/requests/{request_ref}", PERM_CATALOG_READ,
      api_retention_request_get, 0, "api_retention_request"},
-    {"POST", "/enterprise/aispm/reports/retention/requests/{request_ref}/decision", PERM_APPROVALS_DECIDE,
-     api_retention_request_decide, 0, "api_retention_request_decide"},
 
     /* search and retrieval (reports/retrieval.c) */
     {"POST", "/enterprise/aispm/reports/search", PERM_CATALOG_READ, api_search, 0, "api_search"},
@@ -156,8 +154,6 @@ const route_t aispm_routes[] = {
     {"POST", "/portal/search/retrieve", PERM_CATALOG_READ, portal_search_retrieve, P, "portal_search_retrieve"},
     {"POST", "/portal/retention/requests", PERM_RETENTION_MANAGE, portal_retention_request, P,
      "portal_retention_request"},
-    {"POST", "/portal/retention/requests/{request_ref}/decision", PERM_APPROVALS_DECIDE, portal_retention_decide, P,
-     "portal_retention_decide"},
     {"GET", "/portal/packages", PERM_CATALOG_READ, portal_packages, P, "portal_packages"},
     {"POST", "/portal/packages", PERM_REPORTS_RENDER, portal_packages_post, P, "portal_packages_post"},
     {"GET", "/portal/packages/{package_ref}", PERM_CATALOG_READ, portal_package_get, P, "portal_package"},

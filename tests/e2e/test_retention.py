@@ -3,8 +3,8 @@ runs with --tenant, so no other test's artifacts are archived).
 
 Covers: every rendered artifact is a retention item with the tenant's class
 and expiry (and a changed class applies to later renders); a legal hold is
-placed only after another user approves (self-approval 403, a role without
-approvals.decide 403); `aispm admin retention-sweep --now` archives what
+placed only after another user approves in the generic approvals API
+(self-approval 403, a role without approvals.decide 403); `aispm admin retention-sweep --now` archives what
 expired but not what is on legal hold, and an archived artifact answers 410
 archived_past_retention on the content route and on a download ref issued
 before; deletion is refused under a legal hold, while retention runs, while
@@ -13,8 +13,8 @@ request deletes nothing); after the approved deletion the content file is
 gone, a tombstone keeps the digest, reason and evidence refs, and every
 retrieval route (API content, portal content, retrieval refs, search) answers
 410 `deleted`; a released hold lets the sweep archive; an undecided request
-expires; a revoked artifact is 403 `revoked`; the portal's request and
-approval forms work (and need their CSRF token); the lifecycle projection
+expires (its approval with it); a revoked artifact is 403 `revoked`; the portal's request
+form and the approvals inbox decide it (and need their CSRF token); the lifecycle projection
 validates against aispm-report-retention-lifecycle.schema.json and holds no
 user address or reason text; every transition is evidence and the chain
 verifies.
@@ -59,8 +59,25 @@ def open_request(client, action, ref, reason=REASON):
     return client.post(REQUESTS, json_body={"action": action, "object_ref": ref, "reason": reason})
 
 
-def decide(client, request_ref, decision):
-    return client.post(f"{REQUESTS}/{request_ref}/decision", json_body={"decision": decision})
+APPROVALS = "/enterprise/aispm/reports/approvals"
+
+
+def approval_of(w, request_ref):
+    """the generic approval a retention request opened (retention.c approval_open)"""
+    req = w["tenant_admin"].api.get(f"{REQUESTS}/{request_ref}").json()
+    assert re.fullmatch(r"approval:[0-9A-HJKMNP-TV-Z]{26}", req["approval_ref"]), req
+    assert req["decision_url"] == f"{APPROVALS}/{req['approval_ref']}/decision"
+    return req["approval_ref"]
+
+
+def decide(w, client, request_ref, decision):
+    """decides through the approvals API (the only decision route)"""
+    return client.post(f"{APPROVALS}/{approval_of(w, request_ref)}/decision",
+                       json_body={"decision": decision, "reason": "retention review"})
+
+
+def request_of(w, request_ref):
+    return w["tenant_admin"].api.get(f"{REQUESTS}/{request_ref}").json()
 
 
 def actions_for(client, ref):
@@ -116,24 +133,32 @@ def test_legal_hold_is_placed_only_after_another_user_approves(w):
     assert it["pending_request_ref"] == req["request_ref"]
     open_request(admin, "legal_hold_place", b).problem(409, "request_pending")
 
-    decide(admin, req["request_ref"], "approve").problem(403, "self_approval_forbidden")
-    decide(auditor, req["request_ref"], "approve").problem(403, "forbidden")
-    decide(approver, req["request_ref"], "maybe").problem(422, "validation_failed")
+    aref = approval_of(w, req["request_ref"])
+    pending = approver.get(f"{APPROVALS}/{aref}").json()
+    assert pending["type"] == "retention_legal_hold_place" and pending["subject_ref"] == req["request_ref"]
+    assert pending["state"] == "pending" and pending["can_decide"] is True and pending["approver_role"] == "approver"
+    assert aref in [x["approval_ref"] for x in approver.get(f"{APPROVALS}?decidable=true").json()["approvals"]]
+    decide(w, admin, req["request_ref"], "approve").problem(403, "self_approval_forbidden")
+    decide(w, auditor, req["request_ref"], "approve").problem(403, "forbidden")
+    decide(w, approver, req["request_ref"], "maybe").problem(422, "validation_failed")
     assert item(admin, b)["legal_hold_ref"] is None, "no hold without an approval"
 
-    d = decide(approver, req["request_ref"], "approve")
+    d = decide(w, approver, req["request_ref"], "approve")
     assert d.status == 200, d.describe()
-    assert d.json()["state"] == "approved" and d.json()["decided_by"] == w["approver"].user_ref
-    assert len(d.json()["evidence_refs"]) == 3  # opened, approved, placed
+    assert d.json()["state"] == "approved"
+    assert d.json()["projection"]["approval_request"]["request_type"] == "external_delivery_exception"
+    assert d.json()["projection"]["subject"]["report_ids"] == ["evidence_freshness_export"]
+    done = request_of(w, req["request_ref"])
+    assert done["state"] == "approved" and done["decided_by"] == w["approver"].user_ref
+    assert len(done["evidence_refs"]) == 3  # opened, approved, placed
     it = item(admin, b)
     assert it["lifecycle_state"] == "legal_hold" and re.fullmatch(r"legal-hold:[0-9A-HJKMNP-TV-Z]{26}",
                                                                   it["legal_hold_ref"])
-    decide(approver, req["request_ref"], "approve").problem(409, "request_not_pending")
+    decide(w, approver, req["request_ref"], "approve").problem(409, "already_decided")
     open_request(admin, "legal_hold_place", b).problem(409, "already_on_legal_hold")
     acts = actions_for(admin, b)
     assert "retention.legal_hold_placed" in acts
-    refused = [e for e in audit_events(admin) if e["event"]["action"] == "retention.decision_refused"]
-    assert refused and refused[0]["event"]["details"]["code"] == "self_approval_forbidden"
+    assert "approval.approved" in actions_for(admin, aref)
     w.hold_request = req["request_ref"]
 
 
@@ -183,19 +208,21 @@ def test_deletion_needs_approval_and_leaves_a_tombstone(w, sql, base_url):
     assert r.status == 202, r.describe()
     rej_ref = r.json()["request_ref"]
     assert item(admin, aref)["lifecycle_state"] == "pending_approval"
-    decide(admin, rej_ref, "approve").problem(403, "self_approval_forbidden")
+    decide(w, admin, rej_ref, "approve").problem(403, "self_approval_forbidden")
     assert os.path.exists(content_path(w, a)), "the content must stay until the deletion is approved"
-    rej = decide(approver, rej_ref, "reject")
+    rej = decide(w, approver, rej_ref, "reject")
     assert rej.status == 200 and rej.json()["state"] == "rejected"
+    assert request_of(w, rej_ref)["state"] == "rejected"
     it = item(admin, aref)
     assert it["lifecycle_state"] == "archived" and it["tombstone"] is None and it["deleted_at"] is None
     assert os.path.exists(content_path(w, a))
 
     r = open_request(admin, "delete", aref, reason="retention ended; purge")
     assert r.status == 202
-    ok = decide(approver, r.json()["request_ref"], "approve")
+    ok = decide(w, approver, r.json()["request_ref"], "approve")
     assert ok.status == 200, ok.describe()
-    assert ok.json()["state"] == "approved"
+    assert ok.json()["state"] == "approved" and ok.json()["type"] == "retention_delete"
+    assert request_of(w, r.json()["request_ref"])["state"] == "approved"
 
     it = item(admin, aref)
     assert it["lifecycle_state"] == "deleted" and it["retrievable"] is False
@@ -252,7 +279,7 @@ def test_released_hold_lets_the_sweep_archive(w):
     b = w.art["B"]["artifact_ref"]
     r = open_request(admin, "legal_hold_release", b)
     assert r.status == 202
-    assert decide(approver, r.json()["request_ref"], "approve").status == 200
+    assert decide(w, approver, r.json()["request_ref"], "approve").status == 200
     it = item(admin, b)
     assert it["legal_hold_ref"] is None and it["lifecycle_state"] == "retained"
     counts = w.sweep(days_ahead=400)
@@ -271,7 +298,8 @@ def test_undecided_requests_expire_and_revocation_blocks(w):
     req = admin.get(f"{REQUESTS}/{r.json()['request_ref']}").json()
     assert req["state"] == "expired" and req["decided_by"] == "system"
     assert item(admin, c)["pending_request_ref"] is None
-    decide(approver, req["request_ref"], "approve").problem(409, "request_not_pending")
+    assert admin.get(f"{APPROVALS}/{req['approval_ref']}").json()["state"] == "expired"
+    decide(w, approver, req["request_ref"], "approve").problem(409, "approval_expired")
 
     g = render(admin, "docx_audit_narrative", "docx")["artifact_ref"]  # retained for 30 days
     assert admin.get(f"{ARTIFACTS}/{g}/content").status == 200
@@ -297,10 +325,17 @@ def test_portal_request_and_approval_forms(w):
     req_ref = item(w["tenant_admin"].api, e)["pending_request_ref"]
     assert req_ref
 
+    aref = approval_of(w, req_ref)
     approver = w.portal("approver")
     ap = approver.get("/portal/search", headers={"Accept": "text/html"})
-    assert f"/portal/retention/requests/{req_ref}/decision" in ap.text
-    d = approver.post(f"/portal/retention/requests/{req_ref}/decision",
+    assert aref in ap.text and 'href="/portal/approvals"' in ap.text
+    inbox = approver.get("/portal/approvals", headers={"Accept": "text/html"})
+    assert f"/portal/approvals/{aref}/decision" in inbox.text
+    nocsrf = approver.post(f"/portal/approvals/{aref}/decision", form={"decision": "approve"},
+                           headers={"Accept": "text/html"})
+    assert nocsrf.status == 403
+    assert item(w["tenant_admin"].api, e)["lifecycle_state"] == "pending_approval"
+    d = approver.post(f"/portal/approvals/{aref}/decision",
                       form={"decision": "approve", "_csrf": approver.csrf}, headers={"Accept": "text/html"})
     assert d.status == 303, d.describe()
     assert item(w["tenant_admin"].api, e)["lifecycle_state"] == "legal_hold"

@@ -76,6 +76,7 @@ CREATE TABLE retention_requests (
   expires_at DATETIME(6) NOT NULL,
   created_at DATETIME(6) NOT NULL,
   evidence_refs JSON NOT NULL,
+  approval_ref CHAR(35) NULL,                     -- approval:ULID (approval_requests, reports/approvals.c)
   KEY (tenant_id, id),
   KEY (state, expires_at),
   CONSTRAINT fk_retention_requests_tenant FOREIGN KEY (tenant_id) REFERENCES tenants(id),
