@@ -74,7 +74,13 @@ void api_package_manifest(req_t *r) {
 
 void api_package_content(req_t *r) {
     render_content_t c;
-    int rc = packages_content(r->app->db, &r->app->cfg, &r->actor, req_param(r, "package_ref"), r->request_id, &c);
+    retention_verdict_t v;
+    int rc =
+        packages_content(r->app->db, &r->app->cfg, &r->actor, req_param(r, "package_ref"), r->request_id, &c, &v);
+    if ((rc == AISPM_EGONE || rc == AISPM_EFORBIDDEN) && v.code) {
+        resp_problem(r, v.status, v.code, v.detail, NULL);
+        return;
+    }
     if (rc == AISPM_EIO) {
         resp_problem(r, 500, "package_unavailable", "the package's stored content is missing or damaged", NULL);
         return;

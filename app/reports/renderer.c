@@ -36,7 +36,6 @@
 
 #include <libxml/xmlwriter.h>
 
-#define DAY_MS 86400000LL
 #define DEFAULT_PERIOD_DAYS 30
 #define MAX_PERIOD_DAYS 3660
 #define STALE_AFTER_DAYS 30

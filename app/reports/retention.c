@@ -29,7 +29,6 @@
 #include "reports/catalog.h"
 #include "server/auth.h"
 
-#define DAY_MS 86400000LL
 #define SWEEP_BATCH 500
 #define REASON_MAX 500
 

@@ -339,7 +339,8 @@ int retrieval_search(db_t *db, const actor_t *a, json_object *body, const char *
     db_res_t *res;
     int rc = db_query(
         db,
-        ITEM_SELECT "WHERE i.tenant_id = ? AND (? = '' OR FIND_IN_SET(i.report_id, ?)) "
+        /* rendered reports; packages are listed by /reports/packages */
+        ITEM_SELECT "WHERE i.tenant_id = ? AND i.object_kind = 'artifact' AND (? = '' OR FIND_IN_SET(i.report_id, ?)) "
                     "AND (? = '' OR FIND_IN_SET(i.report_id, ?)) AND (? = '' OR FIND_IN_SET(i.format, ?)) "
                     "AND (? = '' OR i.created_at >= ?) AND (? = '' OR i.created_at <= ?) "
                     "AND (? = '' OR i.search_text LIKE ? ESCAPE '!') AND (? = '' OR i.search_text LIKE ? ESCAPE '!') "
