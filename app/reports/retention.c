@@ -422,9 +422,9 @@ void retention_init(void) {
     approvals_register_handler(APPROVAL_RETENTION_DELETE, on_approval);
 }
 
-bool retention_approval_type(const char *type) {
-    return type && (!strcmp(type, APPROVAL_RETENTION_HOLD_PLACE) || !strcmp(type, APPROVAL_RETENTION_HOLD_RELEASE) ||
-                    !strcmp(type, APPROVAL_RETENTION_DELETE));
+void retention_after_approval(db_t *db, const config_t *cfg, long long tenant_id, json_object *approval) {
+    const char *type = jstr(approval, "type");
+    if (type && !strcmp(type, APPROVAL_RETENTION_DELETE)) retention_purge(db, cfg, tenant_id, NULL);
 }
 
 int retention_request_open(db_t *db, const actor_t *a, json_object *body, const char *request_id,

@@ -159,9 +159,10 @@ int retention_request_open(db_t *db, const actor_t *a, json_object *body, const 
 /* registers the approval handler of the three retention approval types;
  * once per process, next to delivery_init() */
 void retention_init(void);
-/* true for the approval types retention owns (callers purge deleted content
- * after such a decision commits: retention_purge) */
-bool retention_approval_type(const char *type);
+/* after an approval decision committed (approval = approvals_decide's
+ * projection): for a retention type, purges the tenant's deleted content
+ * (retention_purge; the sweep repeats it, so a failure only delays it) */
+void retention_after_approval(db_t *db, const config_t *cfg, long long tenant_id, json_object *approval);
 /* the handler an approval calls in its own transaction, the request row not
  * yet decided: outcome "approved" | "rejected" | "expired". decider is the
  * deciding actor (NULL for the system). AISPM_ECONFLICT when the request is
