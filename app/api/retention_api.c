@@ -31,27 +31,19 @@ static void answer(req_t *r, retention_outcome_t *o) {
 }
 
 void api_retention_lifecycle(req_t *r) {
-    json_object *o;
+    json_object *o = NULL;
     int rc = retention_lifecycle_projection(r->app->db, &r->actor, &o);
     if (rc == AISPM_ENOTFOUND) {
         resp_problem(r, 404, "nothing_retained", "the tenant retains no reports yet", NULL);
         return;
     }
-    if (rc) {
-        resp_error(r, rc);
-        return;
-    }
-    resp_json(r, 200, o);
+    resp_result(r, rc, o);
 }
 
 void api_retention_classes(req_t *r) {
-    json_object *o;
+    json_object *o = NULL;
     int rc = retention_classes_json(r->app->db, &r->actor, &o);
-    if (rc) {
-        resp_error(r, rc);
-        return;
-    }
-    resp_json(r, 200, o);
+    resp_result(r, rc, o);
 }
 
 void api_retention_class_put(req_t *r) {
@@ -77,13 +69,9 @@ void api_retention_class_put(req_t *r) {
 }
 
 void api_retention_item(req_t *r) {
-    json_object *o;
+    json_object *o = NULL;
     int rc = retention_item_json(r->app->db, &r->actor, req_param(r, "object_ref"), &o);
-    if (rc) {
-        resp_error(r, rc);
-        return;
-    }
-    resp_json(r, 200, o);
+    resp_result(r, rc, o);
 }
 
 void api_retention_revoke(req_t *r) {
@@ -100,15 +88,11 @@ void api_retention_revoke(req_t *r) {
 }
 
 void api_retention_requests(req_t *r) {
-    json_object *o;
+    json_object *o = NULL;
     char st[16] = "";
     req_query(r, "state", st, sizeof st);
     int rc = retention_requests_list(r->app->db, &r->actor, !strcmp(st, "pending"), &o);
-    if (rc) {
-        resp_error(r, rc);
-        return;
-    }
-    resp_json(r, 200, o);
+    resp_result(r, rc, o);
 }
 
 void api_retention_request_create(req_t *r) {
@@ -125,13 +109,9 @@ void api_retention_request_create(req_t *r) {
 }
 
 void api_retention_request_get(req_t *r) {
-    json_object *o;
+    json_object *o = NULL;
     int rc = retention_request_json(r->app->db, &r->actor, req_param(r, "request_ref"), &o);
-    if (rc) {
-        resp_error(r, rc);
-        return;
-    }
-    resp_json(r, 200, o);
+    resp_result(r, rc, o);
 }
 
 void api_search(req_t *r) {

@@ -501,6 +501,21 @@ void resp_problem_ext(req_t *r, int status, const char *code, const char *detail
     json_object_put(p);
 }
 
+void resp_result(req_t *r, int rc, json_object *o) {
+    if (rc) {
+        json_object_put(o);
+        resp_error(r, rc);
+        return;
+    }
+    resp_json(r, 200, o);
+}
+
+void resp_bad_cursor(req_t *r) {
+    json_object *e = json_object_new_object();
+    json_object_object_add(e, "cursor", json_object_new_string("must be a next_cursor of a previous page"));
+    resp_problem(r, 422, "validation_failed", "the request is not valid", e);
+}
+
 void resp_error(req_t *r, int err) {
     switch (err) {
     case AISPM_ENOTFOUND: resp_problem(r, 404, "not_found", "no such resource", NULL); break;
