@@ -18,6 +18,7 @@
 #include "core/log.h"
 #include "reports/delivery.h"
 #include "reports/evidence_rooms.h"
+#include "reports/retention.h"
 #include "server/master.h"
 
 static void usage(FILE *f) {
@@ -36,6 +37,9 @@ static void usage(FILE *f) {
             "  admin link-evidence            link pending evidence events into their chains now\n"
             "  admin checkpoint [--tenant S]  sign chain-head checkpoints now\n"
             "  admin verify-audit [--tenant S] verify evidence chains and checkpoints (exit 1 if broken)\n"
+            "  admin retention-sweep [--now RFC3339] [--tenant S]\n"
+            "                                 archive expired reports (not those on legal hold), expire undecided\n"
+            "                                 retention requests, purge deleted content (--now: as if it were then)\n"
             "  admin render --tenant S --report ID --format F --out FILE [--repeat N] [--from D --to D]\n"
             "                                 render in-process (no queue, no artifact), print per-render ms and peak RSS\n"
             "  admin export-public-key        print the evidence key's public key (PEM) and JWK\n"
@@ -52,6 +56,7 @@ int main(int argc, char **argv) {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     delivery_init();
     rooms_init();
+    retention_init();
     const char *config = getenv("AISPM_CONFIG");
     if (!config) config = "/etc/aispm/aispm.conf";
     int i = 1;
