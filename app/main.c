@@ -30,6 +30,7 @@ static void usage(FILE *f) {
             "  admin seed-demo [--logins-file F] [--base-url URL]\n"
             "  admin link-evidence            link pending evidence events into their chains now\n"
             "  admin checkpoint [--tenant S]  sign chain-head checkpoints now\n"
+            "  admin scheduler-tick [--now RFC3339]  run the report scheduler once as of that time\n"
             "  admin verify-audit [--tenant S] verify evidence chains and checkpoints (exit 1 if broken)\n"
             "  admin export-public-key        print the evidence key's public key (PEM) and JWK\n"
             "  admin rbac-matrix              print the role/permission matrix (Markdown)\n");

@@ -38,6 +38,19 @@ void api_render_list(req_t *r);
 void api_artifact_get(req_t *r);
 void api_artifact_content(req_t *r);
 
+/* api/schedule_api.c */
+void api_schedule_create(req_t *r);
+void api_schedule_list(req_t *r);
+void api_schedule_get(req_t *r);
+void api_schedule_update(req_t *r);
+void api_schedule_delete(req_t *r);
+void api_schedule_pause(req_t *r);
+void api_schedule_resume(req_t *r);
+void api_schedule_policy(req_t *r);
+void api_schedule_preview(req_t *r);
+void api_schedule_runs(req_t *r);
+void api_operations_dashboard(req_t *r);
+
 /* portal/portal.c */
 void portal_root(req_t *r);
 void portal_login_get(req_t *r);
@@ -59,5 +72,17 @@ void portal_render_decorate_catalog(req_t *r, json_object *catalog);
 void portal_render_post(req_t *r);
 void portal_render_get(req_t *r);
 void portal_renders(req_t *r);
+
+/* portal/portal_schedules.c */
+void portal_schedules(req_t *r);
+void portal_schedule_new(req_t *r);
+void portal_schedule_create(req_t *r);
+void portal_schedule_get(req_t *r);
+void portal_schedule_edit(req_t *r);
+void portal_schedule_update(req_t *r);
+void portal_schedule_pause(req_t *r);
+void portal_schedule_resume(req_t *r);
+void portal_schedule_delete(req_t *r);
+void portal_operations(req_t *r);
 
 #endif

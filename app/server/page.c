@@ -16,6 +16,8 @@ static const struct {
     {"/portal/", "Home", "home", PERM_SELF},
     {"/portal/catalog", "Report catalog", "catalog", PERM_CATALOG_READ},
     {"/portal/renders", "Renders", "renders", PERM_CATALOG_READ},
+    {"/portal/schedules", "Schedules", "schedules", PERM_CATALOG_READ},
+    {"/portal/operations", "Operations", "operations", PERM_AUDIT_READ},
     {"/portal/setup", "Setup wizard", "setup", PERM_SETTINGS_WRITE},
     {"/portal/audit", "Evidence chain", "audit", PERM_AUDIT_READ},
     {"/portal/tokens", "API tokens", "tokens", PERM_TOKENS_MANAGE},
