@@ -509,6 +509,9 @@ int admin_main(const char *config_path, int argc, char **argv) {
     }
     admin_t a = {0};
     char err[512];
+    /* `aispm admin CMD --config F` is accepted as well as `aispm -c F admin CMD` */
+    const char *cfg_opt = opt(argc, argv, "--config");
+    if (cfg_opt) config_path = cfg_opt;
     if (config_load(config_path, &a.cfg, err, sizeof err) != 0) {
         fprintf(stderr, "aispm: %s\n", err);
         return 2;
