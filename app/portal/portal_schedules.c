@@ -23,11 +23,6 @@
 
 static const char *const formats[] = {"html", "markdown", "json", "csv", "jsonl", "xlsx", "docx", "pdf", "zip", NULL};
 static const char *const cadences[] = {"daily", "weekly", "monthly", "quarterly", "custom", NULL};
-static const char *const modes[] = {"download", "smtp", "microsoft365", "google_workspace", "ses", "sendgrid",
-                                    "webhook", NULL};
-static const char *const behaviors[] = {"defer", "skip", "require_manual_approval", NULL};
-static const char *const backoffs[] = {"none", "linear", "exponential", NULL};
-static const char *const missed[] = {"latest", "all", "none", NULL};
 
 static json_object *get(json_object *o, const char *k) {
     json_object *v = NULL;
@@ -105,7 +100,7 @@ static json_object *form_model(const req_t *r, json_object *v, json_object *erro
     put_str(m, "starts_at", jstr(v, "starts_at"));
     json_object_object_add(m, "recipient_count", json_object_new_int(recipient_count));
     put_str(m, "groups", "");
-    json_object_object_add(m, "modes", choices(modes, *jstr(v, "delivery_mode") ? jstr(v, "delivery_mode") : "download"));
+    json_object_object_add(m, "modes", choices(scheduler_delivery_modes, *jstr(v, "delivery_mode") ? jstr(v, "delivery_mode") : "download"));
     json_object *ap = get(v, "approval_policy"), *rp = get(v, "retry_policy");
     put_bool(m, "approval_required", get(ap, "approval_required") && json_object_get_boolean(get(ap, "approval_required")));
     put_bool(m, "change_requires_approval",
@@ -117,10 +112,10 @@ static json_object *form_model(const req_t *r, json_object *v, json_object *erro
     snprintf(num, sizeof num, "%d",
              get(rp, "retry_window_minutes") ? json_object_get_int(get(rp, "retry_window_minutes")) : 120);
     put_str(m, "retry_window_minutes", num);
-    json_object_object_add(m, "backoffs", choices(backoffs, *jstr(rp, "backoff") ? jstr(rp, "backoff") : "exponential"));
+    json_object_object_add(m, "backoffs", choices(scheduler_backoffs, *jstr(rp, "backoff") ? jstr(rp, "backoff") : "exponential"));
     put_bool(m, "dead_letter_required",
              !get(rp, "dead_letter_required") || json_object_get_boolean(get(rp, "dead_letter_required")));
-    json_object_object_add(m, "missed", choices(missed, *jstr(v, "missed_policy") ? jstr(v, "missed_policy") : "latest"));
+    json_object_object_add(m, "missed", choices(scheduler_missed_policies, *jstr(v, "missed_policy") ? jstr(v, "missed_policy") : "latest"));
     json_object *wins = json_object_new_array(), *bw = get(v, "blackout_windows");
     for (int i = 0; i < WINDOW_ROWS; i++) {
         json_object *w = bw && (size_t)i < json_object_array_length(bw) ? json_object_array_get_idx(bw, i) : NULL;
@@ -133,7 +128,7 @@ static json_object *form_model(const req_t *r, json_object *v, json_object *erro
         put_str(x, "rrule", jstr(w, "rrule"));
         snprintf(num, sizeof num, "%d", get(w, "duration_minutes") ? json_object_get_int(get(w, "duration_minutes")) : 0);
         put_str(x, "duration_minutes", get(w, "duration_minutes") ? num : "");
-        json_object *b = choices(behaviors, jstr(w, "behavior"));
+        json_object *b = choices(scheduler_behaviors, jstr(w, "behavior"));
         json_object_object_add(x, "behaviors", b);
         json_object_array_add(wins, x);
     }

@@ -37,12 +37,12 @@
 
 static const char *const contract_formats[] = {"markdown", "json", "csv", "pdf", "xlsx",
                                                "docx",     "html", "jsonl", "zip", NULL};
-static const char *const delivery_modes[] = {"download", "smtp", "microsoft365", "google_workspace",
-                                             "ses",      "sendgrid", "webhook", NULL};
+const char *const scheduler_delivery_modes[] = {"download", "smtp", "microsoft365", "google_workspace",
+                                                "ses",      "sendgrid", "webhook", NULL};
 static const char *const channel_names[] = {"email", "portal", "webhook", "grc_upload", NULL};
-static const char *const behaviors[] = {"defer", "skip", "require_manual_approval", NULL};
-static const char *const backoffs[] = {"none", "linear", "exponential", NULL};
-static const char *const missed_policies[] = {"latest", "all", "none", NULL};
+const char *const scheduler_behaviors[] = {"defer", "skip", "require_manual_approval", NULL};
+const char *const scheduler_backoffs[] = {"none", "linear", "exponential", NULL};
+const char *const scheduler_missed_policies[] = {"latest", "all", "none", NULL};
 static const char *const presets[] = {"daily", "weekly", "monthly", "quarterly", NULL};
 
 /* ------------------------------------------------------------------------ */
@@ -235,7 +235,7 @@ static json_object *validate_windows(json_object *v, const char *tz, json_object
         put_str(n, "window_ref", ref);
         const char *b = jstr(w, "behavior");
         snprintf(f, sizeof f, "%sbehavior", pre);
-        if (!one_of(b, behaviors)) err_add(errors, f, "must be defer, skip or require_manual_approval");
+        if (!one_of(b, scheduler_behaviors)) err_add(errors, f, "must be defer, skip or require_manual_approval");
         put_str(n, "behavior", b);
         if (get(w, "rrule")) {
             rrule_t r;
@@ -411,7 +411,7 @@ static void validate(db_t *db, const actor_t *a, json_object *body, sched_def_t 
 
     /* delivery */
     const char *mode = get(body, "delivery_mode") ? jstr(body, "delivery_mode") : "download";
-    if (!one_of(mode, delivery_modes))
+    if (!one_of(mode, scheduler_delivery_modes))
         err_add(errors, "delivery_mode", "must be download, smtp, microsoft365, google_workspace, ses, sendgrid or webhook");
     put_str(d->norm, "delivery_mode", mode);
     json_object *channels;
@@ -473,7 +473,7 @@ static void validate(db_t *db, const actor_t *a, json_object *body, sched_def_t 
     json_object_object_add(nr2, "max_attempts",
                            json_object_new_int(get_int(rp, "max_attempts", 3, 0, 10, "retry_policy.max_attempts", errors)));
     const char *bo = get(rp, "backoff") ? jstr(rp, "backoff") : "exponential";
-    if (!one_of(bo, backoffs)) err_add(errors, "retry_policy.backoff", "must be none, linear or exponential");
+    if (!one_of(bo, scheduler_backoffs)) err_add(errors, "retry_policy.backoff", "must be none, linear or exponential");
     put_str(nr2, "backoff", bo);
     json_object_object_add(nr2, "retry_window_minutes",
                            json_object_new_int(get_int(rp, "retry_window_minutes", 120, 0, 10080,
@@ -484,7 +484,7 @@ static void validate(db_t *db, const actor_t *a, json_object *body, sched_def_t 
     json_object_object_add(d->norm, "retry_policy", nr2);
 
     const char *mp = get(body, "missed_policy") ? jstr(body, "missed_policy") : "latest";
-    if (!one_of(mp, missed_policies)) err_add(errors, "missed_policy", "must be latest, all or none");
+    if (!one_of(mp, scheduler_missed_policies)) err_add(errors, "missed_policy", "must be latest, all or none");
     put_str(d->norm, "missed_policy", mp);
 }
 

@@ -54,6 +54,12 @@
 #define SCHEDULER_GRACE_MS (60LL * 60 * 1000) /* older occurrences are "missed" */
 #define SCHEDULER_PREVIEW_MAX 100
 
+/* the accepted values (NULL-terminated), for forms */
+extern const char *const scheduler_delivery_modes[];
+extern const char *const scheduler_behaviors[];
+extern const char *const scheduler_backoffs[];
+extern const char *const scheduler_missed_policies[];
+
 /* result of a create/update/pause/resume: status 2xx with body, or a refusal
  * (404, 409, 422) with a problem code, detail and field errors (body) */
 typedef struct {
