@@ -446,6 +446,17 @@ def test_portal_schedule_pages(base_url, login_as, demo_logins, env):
     assert 'id="schedule-preview"' in detail.text and "skipped" in detail.text
     assert "08:00:00+0" in detail.text  # local times in the preview
     assert "portal-canary@acme.example" not in detail.text
+    edit = c.get(f"{loc}/edit", headers={"Accept": "text/html"})
+    assert edit.status == 200 and 'value="portal weekly"' in edit.text
+    assert "1 stored privately" in edit.text and "portal-canary@acme.example" not in edit.text
+    assert hidden_inputs(edit.text, "w0_window_ref")[0].startswith("blackout:")
+    upd = dict(form, name="portal weekly renamed", recipients="",
+               w0_window_ref=hidden_inputs(edit.text, "w0_window_ref")[0])
+    r = c.post(loc, form=upd)
+    assert r.status == 303 and r.header("Location") == loc
+    detail = c.get(loc)
+    assert "portal weekly renamed" in detail.text and "1 addresses" in detail.text
+    assert hidden_inputs(c.get(f"{loc}/edit").text, "w0_window_ref") == [upd["w0_window_ref"]], "window refs survive edits"
     bad = dict(form, cadence="custom", rrule="FREQ=SOMETIMES")
     r = c.post("/portal/schedules", form=bad)
     assert r.status == 422 and "rrule" in r.text and 'id="schedule-errors"' in r.text
