@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "audit/evidence.h"
 #include "core/err.h"
@@ -138,6 +139,7 @@ typedef struct {
     char rrule[RRULE_TEXT_MAX + 1];
     char tz[129];
     char dtstart[17];
+    const char *scope; /* derived from the recipients' domains; NULL when recipients were not given */
     bool requires_approval;
 } sched_def_t;
 
@@ -266,6 +268,25 @@ static json_object *validate_windows(json_object *v, const char *tz, json_object
         json_object_array_add(out, n);
     }
     return out;
+}
+
+/* internal when every recipient's domain is (a subdomain of) a domain of the
+ * tenant's allow-list; the addresses themselves go nowhere */
+static const char *recipients_scope(db_t *db, long long tenant_id, json_object *recipients) {
+    char allowed[1024] = "";
+    setup_setting(db, tenant_id, "CAVRA_REPORT_ALLOWED_RECIPIENT_DOMAINS", allowed, sizeof allowed);
+    for (size_t i = 0; i < json_object_array_length(recipients); i++) {
+        const char *at = strrchr(json_object_get_string(json_object_array_get_idx(recipients, i)), '@');
+        bool ok = false;
+        char list[1024];
+        snprintf(list, sizeof list, "%s", allowed);
+        for (char *save = NULL, *d = strtok_r(list, ", ", &save); at && d && !ok; d = strtok_r(NULL, ", ", &save)) {
+            size_t dl = strlen(d), hl = strlen(at + 1);
+            ok = !strcasecmp(at + 1, d) || (hl > dl && at[1 + hl - dl - 1] == '.' && !strcasecmp(at + 1 + hl - dl, d));
+        }
+        if (!ok) return "approved_external_domain";
+    }
+    return "approved_internal_domain";
 }
 
 /* validates a create/update body into d; field errors go to errors */
@@ -411,6 +432,8 @@ static void validate(db_t *db, const actor_t *a, json_object *body, sched_def_t 
 
     /* delivery */
     const char *mode = get(body, "delivery_mode") ? jstr(body, "delivery_mode") : "download";
+    if (!strcmp(mode, "webhook")) d->scope = "system_connector";
+    else if (d->recipients) d->scope = recipients_scope(db, a->tenant_id, d->recipients);
     if (!one_of(mode, scheduler_delivery_modes))
         err_add(errors, "delivery_mode", "must be download, smtp, microsoft365, google_workspace, ses, sendgrid or webhook");
     put_str(d->norm, "delivery_mode", mode);
@@ -508,7 +531,7 @@ typedef struct {
     long long id, tenant_id;
     char ref[REF_MAX], tenant_ref[REF_MAX], name[201], status[24], cadence[16], rrule[RRULE_TEXT_MAX + 1];
     char tz[129], dtstart[17], mode[32], missed[8], target_ref[64], approval_policy_ref[64], approval_ref[64];
-    char evidence_ref[EVIDENCE_REF_MAX], created_by_role[33], time_of_day[8];
+    char evidence_ref[EVIDENCE_REF_MAX], created_by_role[33], time_of_day[8], scope[32];
     bool has_next;
     int64_t next_run_at, created_at, updated_at;
     int recipients_n, groups_n, version;
@@ -527,8 +550,8 @@ static void sched_free(sched_t *s) {
     "s.next_run_at, s.delivery_mode, s.missed_policy, s.target_ref, s.approval_policy_ref, s.approval_ref, "         \
     "s.evidence_ref, s.created_by_role, s.created_at, s.updated_at, JSON_LENGTH(s.recipients_private), "             \
     "JSON_LENGTH(s.groups_private), s.version, s.report_ids, s.formats, s.channels, s.delivery_options, "            \
-    "s.approval_policy, s.blackouts, s.retry_policy, s.time_of_day FROM schedules s JOIN tenants t ON t.id = "       \
-    "s.tenant_id "
+    "s.approval_policy, s.blackouts, s.retry_policy, s.time_of_day, s.recipient_scope FROM schedules s JOIN "        \
+    "tenants t ON t.id = s.tenant_id "
 
 static json_object *parse_col(const char *s) {
     json_object *o = json_tokener_parse(s);
@@ -569,6 +592,7 @@ static void sched_row(db_res_t *res, sched_t *s) {
     s->blackouts = parse_col(db_res_str(res, 28));
     s->retry = parse_col(db_res_str(res, 29));
     snprintf(s->time_of_day, sizeof s->time_of_day, "%s", db_res_str(res, 30));
+    snprintf(s->scope, sizeof s->scope, "%s", db_res_str(res, 31));
 }
 
 /* loads a live (not deleted) schedule of tenant_id by ref (or by id when ref
@@ -694,6 +718,7 @@ static json_object *sched_view(const sched_t *s) {
     put_str(o, "target_ref", s->target_ref);
     json_object_object_add(o, "recipient_count", json_object_new_int(s->recipients_n));
     json_object_object_add(o, "group_count", json_object_new_int(s->groups_n));
+    put_str(o, "recipient_scope", s->scope);
     json_object_object_add(o, "delivery_options", json_object_get(s->options));
     json_object_object_add(o, "approval_policy", json_object_get(s->approval));
     put_str(o, "approval_ref", s->approval_ref[0] ? s->approval_ref : NULL);
@@ -802,13 +827,14 @@ int scheduler_policy_projection(db_t *db, const actor_t *a, const char *ref, jso
             dup |= !strcmp(json_object_get_string(json_object_array_get_idx(dl, i)), tok);
         if (!dup) json_object_array_add(dl, json_object_new_string(tok));
     }
-    put_str(rg, "recipient_scope", !strcmp(s.mode, "webhook") ? "system_connector" : "approved_internal_domain");
+    put_str(rg, "recipient_scope", s.scope);
     json_object_object_add(rg, "allowed_domains", dl);
     put_str(rg, "rbac_scope", "reports.send");
+    /* external recipients are delivered only through an approval */
+    (void)ext;
     json_object_object_add(rg, "external_delivery_allowed",
                            json_object_new_boolean(json_object_get_boolean(get(s.approval,
-                                                                               "external_recipient_requires_approval")) ||
-                                                   strcmp(ext, "true") != 0));
+                                                                               "external_recipient_requires_approval"))));
     json_object_object_add(rg, "recipient_addresses_redacted", json_object_new_boolean(1));
     json_object_object_add(o, "recipient_governance", rg);
 
@@ -1039,7 +1065,9 @@ int scheduler_create(db_t *db, const actor_t *a, json_object *body, const char *
     if (validate_or_refuse(db, a, body, &d, out)) return 0;
     int64_t now = now_ms(), next = 0;
     bool has_next;
-    int rc = first_at_or_after(d.rrule, d.tz, d.dtstart, 0, &next, &has_next);
+    /* an anchor in the past does not replay the past: the cursor starts at
+     * the first occurrence that is not yet missed */
+    int rc = first_at_or_after(d.rrule, d.tz, d.dtstart, now - SCHEDULER_GRACE_MS, &next, &has_next);
     if (rc) {
         def_free(&d);
         return rc;
@@ -1067,18 +1095,19 @@ int scheduler_create(db_t *db, const actor_t *a, json_object *body, const char *
         rc = db_exec(db,
                      "INSERT INTO schedules (ref, tenant_id, name, status, report_ids, formats, cadence, rrule, "
                      "time_of_day, timezone, dtstart_local, next_run_at, delivery_mode, channels, target_ref, "
-                     "recipients_private, groups_private, delivery_options, approval_policy, approval_policy_ref, "
-                     "blackouts, retry_policy, missed_policy, created_by_role, created_by, evidence_ref, created_at, "
-                     "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                     "?, ?)",
+                     "recipients_private, groups_private, recipient_scope, delivery_options, approval_policy, "
+                     "approval_policy_ref, blackouts, retry_policy, missed_policy, created_by_role, created_by, "
+                     "evidence_ref, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+                     "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                      DB_ARGS(DBS(ref), DBI(a->tenant_id), DBS(jstr(n, "name")), DBS(status),
                              DBS(json_text(get(n, "report_ids"))), DBS(json_text(get(n, "formats"))),
                              DBS(jstr(n, "cadence")), DBS(d.rrule),
                              get(n, "time_of_day") ? DBS(jstr(n, "time_of_day")) : DBNULL, DBS(d.tz), DBS(d.dtstart),
                              has_next ? DBS(nexts) : DBNULL, DBS(jstr(n, "delivery_mode")),
                              DBS(json_text(get(n, "channels"))), DBS(target), DBS(json_text(d.recipients)),
-                             DBS(json_text(d.groups)), DBS(json_text(get(n, "delivery_options"))),
-                             DBS(json_text(get(n, "approval_policy"))), DBS(apref),
+                             DBS(json_text(d.groups)), DBS(d.scope ? d.scope : "approved_internal_domain"),
+                             DBS(json_text(get(n, "delivery_options"))), DBS(json_text(get(n, "approval_policy"))),
+                             DBS(apref),
                              DBS(json_text(get(n, "blackout_windows"))), DBS(json_text(get(n, "retry_policy"))),
                              DBS(jstr(n, "missed_policy")), DBS(a->role[0] ? a->role : "system"),
                              a->user_id ? DBI(a->user_id) : DBNULL, DBS(ev), DBS(nows), DBS(nows)),
@@ -1139,7 +1168,8 @@ int scheduler_update(db_t *db, const actor_t *a, const char *ref, json_object *b
                      "UPDATE schedules SET name = ?, status = ?, report_ids = ?, formats = ?, cadence = ?, rrule = ?, "
                      "time_of_day = ?, timezone = ?, dtstart_local = ?, next_run_at = ?, delivery_mode = ?, "
                      "channels = ?, target_ref = ?, recipients_private = COALESCE(?, recipients_private), "
-                     "groups_private = COALESCE(?, groups_private), delivery_options = ?, approval_policy = ?, "
+                     "groups_private = COALESCE(?, groups_private), recipient_scope = COALESCE(?, recipient_scope), "
+                     "delivery_options = ?, approval_policy = ?, "
                      "blackouts = ?, retry_policy = ?, missed_policy = ?, evidence_ref = ?, version = version + 1, "
                      "updated_at = ? WHERE tenant_id = ? AND id = ? AND version = ? AND deleted_at IS NULL",
                      DB_ARGS(DBS(jstr(n, "name")), DBS(status), DBS(json_text(get(n, "report_ids"))),
@@ -1148,7 +1178,8 @@ int scheduler_update(db_t *db, const actor_t *a, const char *ref, json_object *b
                              has_next ? DBS(nexts) : DBNULL, DBS(jstr(n, "delivery_mode")),
                              DBS(json_text(get(n, "channels"))), DBS(target),
                              d.recipients ? DBS(json_text(d.recipients)) : DBNULL,
-                             d.groups ? DBS(json_text(d.groups)) : DBNULL, DBS(json_text(get(n, "delivery_options"))),
+                             d.groups ? DBS(json_text(d.groups)) : DBNULL, DBS(d.scope),
+                             DBS(json_text(get(n, "delivery_options"))),
                              DBS(json_text(get(n, "approval_policy"))), DBS(json_text(get(n, "blackout_windows"))),
                              DBS(json_text(get(n, "retry_policy"))), DBS(jstr(n, "missed_policy")), DBS(ev),
                              DBS(nows), DBI(a->tenant_id), DBI(s.id), DBI(s.version)),
@@ -1719,11 +1750,28 @@ static int resume_deferred(db_t *db, long long run_id, scheduler_stats_t *st) {
         sched_free(&s);
         return rc;
     }
-    int moved = run_cas(db, &run, "deferred", "rendering", 0, false);
+    /* a schedule paused or deleted meanwhile does not run its deferred runs */
+    bool live = !strcmp(s.status, "active");
+    int moved = run_cas(db, &run, "deferred", live ? "rendering" : "skipped", 0, false);
     if (moved != 1) {
         db_rollback(db);
         sched_free(&s);
         return moved < 0 ? moved : 0;
+    }
+    if (!live) {
+        const char *why = !strcmp(s.status, "paused") ? "schedule_paused" : "schedule_inactive";
+        rc = db_exec(db, "UPDATE schedule_runs SET reason = ? WHERE id = ? AND tenant_id = ?",
+                     DB_ARGS(DBS(why), DBI(run.id), DBI(run.tenant_id)), NULL, NULL);
+        json_object *d = run_details(&s, run.ref, run.occurrence_at);
+        put_str(d, "reason", why);
+        put_str(d, "resumed_from", "deferred");
+        if (!rc) rc = run_evidence(db, &sys, "schedule.run_skipped", run.ref, "skipped", d, run.id);
+        json_object_put(d);
+        if (rc) db_rollback(db);
+        else rc = db_commit(db);
+        if (!rc && st) st->skipped++;
+        sched_free(&s);
+        return rc;
     }
     char ulid[ULID_LEN + 1];
     ref_parse(run.ref, "report-run", NULL, ulid);

@@ -473,3 +473,39 @@ def test_portal_schedule_pages(base_url, login_as, demo_logins, env):
     assert not re.search(r"\sstyle=", ops.text), "no inline style"
     d = c.post(f"{loc}/delete", form={"_csrf": csrf})
     assert d.status == 303
+
+
+def test_recipient_scope_from_the_tenant_allow_list(base_url, admin_cli, env):
+    slug = f"sched-scope-{rand(8)}"
+    admin_cli.create_tenant(slug, f"scope {slug}")
+    email = f"admin@{slug}.example"
+    admin_cli.create_user(slug, email, "tenant_admin", "Pw-" + rand(24))
+    c = Client(base_url, token=admin_cli.create_token(slug, email, "reports:read,reports:write,admin"))
+    r = c.put("/enterprise/aispm/reports/setup/steps/recipient_governance",
+              json_body={"settings": {"CAVRA_REPORT_ALLOWED_RECIPIENT_DOMAINS": "corp.example"}})
+    assert r.status == 200, r.describe()
+    s = create(c, recipients=["a@corp.example", "b@eu.corp.example"])
+    assert s["recipient_scope"] == "approved_internal_domain"
+    pol = c.get(f"{API}/{s['schedule_ref']}/policy").json()
+    assert_valid(env, "aispm-report-schedule-policy.schema.json", pol)
+    assert pol["recipient_governance"]["recipient_scope"] == "approved_internal_domain"
+    assert pol["recipient_governance"]["allowed_domains"] == ["corp.example"]
+    u = c.put(f"{API}/{s['schedule_ref']}", json_body=body(recipients=["x@notcorp.example"])).json()
+    assert u["recipient_scope"] == "approved_external_domain"
+    w = c.put(f"{API}/{s['schedule_ref']}", json_body=body(delivery_mode="webhook")).json()
+    assert w["recipient_scope"] == "system_connector" and w["channels"] == ["webhook"]
+    assert c.delete(f"{API}/{s['schedule_ref']}").status == 204
+
+
+def test_deferred_run_of_a_paused_schedule_is_skipped(admin, env):
+    day = base_day(160)
+    s = create(admin, starts_at=day.strftime("%Y-%m-%dT00:00"), blackout_windows=[
+        {"starts_at": rfc(day + timedelta(hours=8)), "ends_at": rfc(day + timedelta(hours=10)), "behavior": "defer"}])
+    ref = s["schedule_ref"]
+    occ = rfc(day + timedelta(hours=9))
+    assert tick_runs(admin, env, ref, day + timedelta(hours=9, seconds=5))[occ]["state"] == "deferred"
+    assert admin.post(f"{API}/{ref}/pause").status == 200
+    run = tick_runs(admin, env, ref, day + timedelta(hours=10, seconds=5))[occ]
+    assert run["state"] == "skipped" and run["reason"] == "schedule_paused" and run["render_refs"] == []
+    assert sorted(e["action"] for e in events_of(admin, run["run_ref"])) == ["schedule.run_deferred",
+                                                                             "schedule.run_skipped"]

@@ -34,6 +34,7 @@ CREATE TABLE schedules (
   target_ref VARCHAR(64) NOT NULL,             -- delivery-target:ULID
   recipients_private JSON NOT NULL,            -- addresses: never projected, logged or evidenced
   groups_private JSON NOT NULL,
+  recipient_scope VARCHAR(32) NOT NULL,        -- approved_internal_domain | approved_external_domain | system_connector
   delivery_options JSON NOT NULL,              -- watermark / manifest / encryption flags
   approval_policy JSON NOT NULL,
   approval_policy_ref VARCHAR(64) NOT NULL,    -- approval-policy:ULID
