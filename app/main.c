@@ -32,6 +32,8 @@ static void usage(FILE *f) {
             "  admin checkpoint [--tenant S]  sign chain-head checkpoints now\n"
             "  admin scheduler-tick [--now RFC3339]  run the report scheduler once as of that time\n"
             "  admin verify-audit [--tenant S] verify evidence chains and checkpoints (exit 1 if broken)\n"
+            "  admin render --tenant S --report ID --format F --out FILE [--repeat N] [--from D --to D]\n"
+            "                                 render in-process (no queue, no artifact), print per-render ms and peak RSS\n"
             "  admin export-public-key        print the evidence key's public key (PEM) and JWK\n"
             "  admin rbac-matrix              print the role/permission matrix (Markdown)\n");
 }

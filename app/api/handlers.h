@@ -24,6 +24,11 @@ void api_setup_step_put(req_t *r);
 void api_setup_contract(req_t *r);
 void api_delivery_contract(req_t *r);
 
+/* api/brand_api.c */
+void api_brand_get(req_t *r);
+void api_brand_put(req_t *r);
+void api_brand_logo(req_t *r);
+
 /* api/ingestion_api.c */
 void api_ingest_event(req_t *r);
 void api_ingest_batch(req_t *r);
@@ -84,5 +89,9 @@ void portal_schedule_pause(req_t *r);
 void portal_schedule_resume(req_t *r);
 void portal_schedule_delete(req_t *r);
 void portal_operations(req_t *r);
+
+/* portal/portal_brand.c */
+void portal_brand(req_t *r);
+void portal_brand_post(req_t *r);
 
 #endif

@@ -123,13 +123,18 @@ static int hash_b64url_val(char c) {
     return -1;
 }
 
-long b64url_decode(const char *in, size_t len, uint8_t *out) {
-    if (len % 4 == 1 || (len > 0 && !in)) return -1;
+static int hash_b64_val(char c) {
+    return c == '+' ? 62 : c == '/' ? 63 : (c == '-' || c == '_') ? -1 : hash_b64url_val(c);
+}
+
+/* decodes n characters of one alphabet; leftover bits (2 or 4) must be zero
+ * for a canonical encoding */
+static long hash_b64_decode_with(int (*val)(char), const char *in, size_t n, uint8_t *out) {
     size_t o = 0;
     uint32_t acc = 0;
     int bits = 0;
-    for (size_t i = 0; i < len; i++) {
-        int v = hash_b64url_val(in[i]);
+    for (size_t i = 0; i < n; i++) {
+        int v = val(in[i]);
         if (v < 0) return -1;
         acc = (acc << 6) | (uint32_t)v;
         bits += 6;
@@ -139,15 +144,25 @@ long b64url_decode(const char *in, size_t len, uint8_t *out) {
             acc &= (1u << bits) - 1;
         }
     }
-    /* leftover bits (2 or 4) must be zero for a canonical encoding */
-    if (acc != 0) return -1;
-    return (long)o;
+    return acc != 0 ? -1 : (long)o;
+}
+
+long b64url_decode(const char *in, size_t len, uint8_t *out) {
+    if (len % 4 == 1 || (len > 0 && !in)) return -1;
+    return hash_b64_decode_with(hash_b64url_val, in, len, out);
 }
 
 size_t b64_encoded_len(size_t len) { return ((len + 2) / 3) * 4; }
 
 void b64_encode(const uint8_t *in, size_t len, char *out) {
     hash_b64_encode_with(hash_b64_alphabet, 1, in, len, out);
+}
+
+long b64_decode(const char *in, size_t len, uint8_t *out) {
+    if (len % 4 || (len && !in)) return -1;
+    size_t pad = 0;
+    while (pad < 2 && pad < len && in[len - 1 - pad] == '=') pad++;
+    return hash_b64_decode_with(hash_b64_val, in, len - pad, out);
 }
 
 int ct_equal(const void *a, const void *b, size_t len) {

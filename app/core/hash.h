@@ -31,6 +31,9 @@ long b64url_decode(const char *in, size_t len, uint8_t *out);
 /* standard base64 with padding (for PEM / XML-DSig); same buffer rules */
 size_t b64_encoded_len(size_t len);
 void b64_encode(const uint8_t *in, size_t len, char *out);
+/* strict standard base64 (length a multiple of 4, '=' padding only at the
+ * end, canonical trailing bits); out holds len/4*3 bytes; -1 when invalid */
+long b64_decode(const char *in, size_t len, uint8_t *out);
 
 /* constant-time comparison of two equal-length buffers: 1 equal, 0 not */
 int ct_equal(const void *a, const void *b, size_t len);

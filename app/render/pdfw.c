@@ -27,6 +27,9 @@ enum { LEFT, RIGHT, CENTER };
 struct pdfw {
     const pdfw_opts_t *o;
     cairo_surface_t *s;
+    cairo_surface_t *logo; /* decoded opts->logo_png, or NULL */
+    PangoLayout *layout;   /* one per pass, reused by every text() call */
+    PangoFontDescription *font[2]; /* regular, bold */
     cairo_t *cr;
     int page, total;
     double y;
@@ -52,12 +55,10 @@ static void rgb(pdfw_t *p, const double c[3]) { cairo_set_source_rgb(p->cr, c[0]
  * returns its height */
 static double text(pdfw_t *p, double x, double y, double w, const char *s, double size, bool bold,
                    const double c[3], int align, bool draw) {
-    PangoLayout *l = pango_cairo_create_layout(p->cr);
-    PangoFontDescription *fd = pango_font_description_from_string(FONT);
+    PangoLayout *l = p->layout;
+    PangoFontDescription *fd = p->font[bold];
     pango_font_description_set_absolute_size(fd, size * PANGO_SCALE);
-    if (bold) pango_font_description_set_weight(fd, PANGO_WEIGHT_BOLD);
     pango_layout_set_font_description(l, fd);
-    pango_font_description_free(fd);
     pango_layout_set_width(l, (int)(w * PANGO_SCALE));
     pango_layout_set_wrap(l, PANGO_WRAP_WORD_CHAR);
     pango_layout_set_alignment(l, align == RIGHT ? PANGO_ALIGN_RIGHT : align == CENTER ? PANGO_ALIGN_CENTER
@@ -70,8 +71,22 @@ static double text(pdfw_t *p, double x, double y, double w, const char *s, doubl
         cairo_move_to(p->cr, x, y);
         pango_cairo_show_layout(p->cr, l);
     }
-    g_object_unref(l);
     return (double)lh / PANGO_SCALE;
+}
+
+/* draws the logo scaled into the box (x, y, w, h), keeping its aspect ratio,
+ * left-aligned (right = false) or right-aligned */
+static void logo_at(pdfw_t *p, double x, double y, double w, double h, bool right) {
+    if (!p->logo) return;
+    double iw = cairo_image_surface_get_width(p->logo), ih = cairo_image_surface_get_height(p->logo);
+    double sc = w / iw < h / ih ? w / iw : h / ih;
+    if (right) x += w - iw * sc;
+    cairo_save(p->cr);
+    cairo_translate(p->cr, x, y);
+    cairo_scale(p->cr, sc, sc);
+    cairo_set_source_surface(p->cr, p->logo, 0, 0);
+    cairo_paint(p->cr);
+    cairo_restore(p->cr);
 }
 
 static void footer(pdfw_t *p) {
@@ -91,6 +106,7 @@ static void footer(pdfw_t *p) {
         snprintf(pg, sizeof pg, "Page %d of %d", p->page, p->page);
     text(p, MARGIN, PAGE_H - 46, CONTENT_W, pg, 8, false, grey, RIGHT, true);
     if (p->o->disclaimer) text(p, MARGIN, PAGE_H - 46, CONTENT_W - 90, p->o->disclaimer, 7, false, grey, LEFT, true);
+    if (p->page > 1) logo_at(p, PAGE_W - MARGIN - 110, 16, 110, 30, true);
 }
 
 static void new_page(pdfw_t *p) {
@@ -142,7 +158,7 @@ void pdfw_tiles(pdfw_t *p, const char *const *labels, const long long *values, i
             cairo_set_source_rgb(p->cr, 0.95, 0.96, 0.97);
             cairo_rectangle(p->cr, x, p->y, w, h);
             cairo_fill(p->cr);
-            rgb(p, p->o->brand);
+            rgb(p, p->o->accent);
             cairo_rectangle(p->cr, x, p->y, 3, h);
             cairo_fill(p->cr);
             char v[32];
@@ -196,7 +212,7 @@ void pdfw_bar_chart(pdfw_t *p, const char *title, const char *const *labels, con
     double slot = n ? pw / n : pw;
     for (int i = 0; i < n; i++) {
         double bh = top ? plot_h * (double)values[i] / (double)top : 0, bx = x0 + i * slot + slot * 0.2;
-        rgb(p, p->o->brand);
+        rgb(p, p->o->accent);
         cairo_rectangle(cr, bx, y0 - bh, slot * 0.6, bh);
         cairo_fill(cr);
         char v[32];
@@ -342,6 +358,7 @@ static cairo_status_t to_buf(void *closure, const unsigned char *data, unsigned 
     return CAIRO_STATUS_SUCCESS;
 }
 
+
 static void cover(pdfw_t *p) {
     new_page(p);
     cairo_t *cr = p->cr;
@@ -351,10 +368,44 @@ static void cover(pdfw_t *p) {
     double y = 120;
     y += text(p, MARGIN, y, CONTENT_W, p->o->title, 34, true, white, LEFT, true) + 80;
     if (p->o->subtitle) text(p, MARGIN, y, CONTENT_W, p->o->subtitle, 13, false, ink, LEFT, true);
-    rgb(p, p->o->brand);
+    rgb(p, p->o->accent);
     cairo_rectangle(cr, MARGIN, PAGE_H - 140, 120, 6);
     cairo_fill(cr);
+    if (p->logo) { /* on a white plate, so any logo reads on the brand band */
+        cairo_set_source_rgb(cr, 1, 1, 1);
+        cairo_rectangle(cr, MARGIN - 8, 32, 196, 76);
+        cairo_fill(cr);
+        logo_at(p, MARGIN, 40, 180, 60, false);
+    }
 }
+
+static void legal(pdfw_t *p) {
+    if (!p->o->legal || !*p->o->legal) return;
+    pdfw_table_end(p);
+    pdfw_heading(p, "Legal disclaimer");
+    pdfw_paragraph(p, p->o->legal);
+}
+
+typedef struct {
+    const unsigned char *p;
+    size_t len, off;
+} png_src_t;
+
+static cairo_status_t png_read(void *closure, unsigned char *data, unsigned int n) {
+    png_src_t *r = closure;
+    if (n > r->len - r->off) return CAIRO_STATUS_READ_ERROR;
+    memcpy(data, r->p + r->off, n);
+    r->off += n;
+    return CAIRO_STATUS_SUCCESS;
+}
+cairo_surface_t *pdfw_png_load(const void *png, size_t len) {
+    png_src_t src = {png, len, 0};
+    cairo_surface_t *s = cairo_image_surface_create_from_png_stream(png_read, &src);
+    if (cairo_surface_status(s) == CAIRO_STATUS_SUCCESS) return s;
+    cairo_surface_destroy(s);
+    return NULL;
+}
+
 
 static void contents(pdfw_t *p) {
     new_page(p);
@@ -384,13 +435,22 @@ int pdfw_render(const pdfw_opts_t *opts, pdfw_build_fn build, void *ctx, buf_t *
     if (gmtime_r(&t, &tm)) strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", &tm);
     size_t start = out->len;
     int rc = 0;
+    for (int b = 0; b < 2; b++) {
+        p->font[b] = pango_font_description_from_string(FONT);
+        if (b) pango_font_description_set_weight(p->font[b], PANGO_WEIGHT_BOLD);
+    }
+    if (opts->logo_png && opts->logo_len) {
+        p->logo = pdfw_png_load(opts->logo_png, opts->logo_len); /* checked when stored; a bad one is left out */
+    }
     for (int pass = 0; pass < 2 && !rc; pass++) {
         p->s = cairo_pdf_surface_create_for_stream(to_buf, pass ? out : NULL, PAGE_W, PAGE_H);
         cairo_pdf_surface_set_metadata(p->s, CAIRO_PDF_METADATA_TITLE, opts->title);
         cairo_pdf_surface_set_metadata(p->s, CAIRO_PDF_METADATA_CREATOR, "AISPM Report Center");
         cairo_pdf_surface_set_metadata(p->s, CAIRO_PDF_METADATA_CREATE_DATE, date);
         cairo_pdf_surface_set_metadata(p->s, CAIRO_PDF_METADATA_MOD_DATE, date);
+        if (opts->keywords) cairo_pdf_surface_set_metadata(p->s, CAIRO_PDF_METADATA_KEYWORDS, opts->keywords);
         p->cr = cairo_create(p->s);
+        p->layout = pango_cairo_create_layout(p->cr);
         p->page = 0;
         p->open = false;
         p->nsec = 0;
@@ -398,9 +458,11 @@ int pdfw_render(const pdfw_opts_t *opts, pdfw_build_fn build, void *ctx, buf_t *
         contents(p);
         build(p, ctx);
         pdfw_table_end(p);
+        legal(p);
         footer(p);
         cairo_show_page(p->cr);
         if (cairo_status(p->cr) != CAIRO_STATUS_SUCCESS) rc = AISPM_ERR;
+        g_object_unref(p->layout);
         cairo_destroy(p->cr);
         cairo_surface_finish(p->s);
         if (cairo_surface_status(p->s) != CAIRO_STATUS_SUCCESS) rc = AISPM_ERR;
@@ -411,6 +473,8 @@ int pdfw_render(const pdfw_opts_t *opts, pdfw_build_fn build, void *ctx, buf_t *
         }
     }
     if (rc) out->len = start;
+    if (p->logo) cairo_surface_destroy(p->logo);
+    for (int b = 0; b < 2; b++) pango_font_description_free(p->font[b]);
     free(p);
     return rc;
 }

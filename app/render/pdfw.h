@@ -6,8 +6,10 @@
  * pdfw_render draws the document twice: the first pass counts the pages and
  * notes the page of each section (pdfw_section), the second draws it for real
  * with a cover page, a contents page listing the sections with their page
- * numbers, the caller's content (build), and on every page a footer
- * "Page N of M" with a disclaimer line. Tables are row sinks
+ * numbers, the caller's content (build), an optional legal disclaimer at
+ * the end, and on every page a footer "Page N of M" with a footer line and,
+ * when a logo is given, the logo in the page header (decoded once per
+ * document; cairo embeds it once). Tables are row sinks
  * (render/rowsink.h): rows that do not fit start a new page, which repeats the
  * header row. Charts are bars and axis labels drawn with cairo.
  *
@@ -17,6 +19,7 @@
 #ifndef AISPM_RENDER_PDFW_H
 #define AISPM_RENDER_PDFW_H
 
+#include <cairo.h>
 #include <time.h>
 
 #include "core/buf.h"
@@ -28,9 +31,18 @@ typedef struct {
     const char *title;      /* document Title metadata and cover heading */
     const char *subtitle;   /* cover lines (NULL = none), '\n'-separated */
     const char *disclaimer; /* footer line on every page (NULL = none) */
+    const char *legal;      /* legal disclaimer closing the last page (NULL = none) */
+    const char *keywords;   /* Keywords metadata (NULL = none) */
     time_t date;            /* CreationDate / ModDate (> 0) */
-    double brand[3];        /* brand colour (RGB 0..1) */
+    double brand[3];        /* primary colour (RGB 0..1): cover, headings, table headers */
+    double accent[3];       /* accent colour: KPI tiles, chart bars */
+    const void *logo_png;   /* PNG drawn on the cover and in every page header (NULL = none) */
+    size_t logo_len;
 } pdfw_opts_t;
+
+/* decodes a PNG held in memory into an image surface (the caller destroys
+ * it); NULL when it does not decode */
+cairo_surface_t *pdfw_png_load(const void *png, size_t len);
 
 /* the content: called once per pass */
 typedef void (*pdfw_build_fn)(pdfw_t *p, void *ctx);

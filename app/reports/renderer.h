@@ -35,6 +35,7 @@
 #include "core/buf.h"
 #include "db/db.h"
 #include "render/template.h"
+#include "reports/brand.h"
 #include "server/http.h"
 
 #define RENDER_JOB_KIND "report.render"
@@ -93,13 +94,35 @@ void render_content_free(render_content_t *c);
  * then fail with template_unavailable). */
 int renderer_run_pending(db_t *db, const config_t *cfg, const tmpl_set_t *tmpl, int max_jobs, int *ran);
 
+/* renders a report in-process, without the queue and without storing an
+ * artifact (aispm admin render, bench/pdf.sh): the same snapshot and render
+ * code as the job; the data is read once, then rendered `repeat` times
+ * (1..RENDER_DIRECT_MAX), each timed; out holds the last render. Not for the
+ * signed packet (needs the evidence key) or the SIEM export (AISPM_EINVAL).
+ * Besides the catalog's formats it renders pdf_board_pack as html: the board
+ * pack's content for headless Chromium to print (the benchmark's reference). */
+#define RENDER_DIRECT_MAX 1000
+typedef struct {
+    double load_ms;                /* the snapshot */
+    double ms[RENDER_DIRECT_MAX];  /* each render */
+    int n;
+    char brand_digest[65];         /* "" for reports without a brand */
+} render_direct_stats_t;
+int renderer_render_direct(db_t *db, const tmpl_set_t *tmpl, const actor_t *tenant, const char *report_id,
+                           const char *format, const char *ps_sql, const char *pe_sql, int repeat,
+                           render_direct_stats_t *st, buf_t *out);
+
 /* ---- pure rendering (exposed for tests) ----
  * posture: an ingestion_posture() projection; meta: {report_id, title,
- * tenant_ref, tenant_name, as_of, period:{start,end}, timezone}. Appends the
+ * tenant_ref, tenant_name, as_of, period:{start,end}, timezone}; brand the
+ * tenant's brand profile (NULL = the default brand). Appends the
  * document to out. AISPM_EINVAL for an unsupported report/format,
  * AISPM_ENOTFOUND for a missing template. (siem_jsonl_export reads events
  * and is rendered by the job itself.) */
 int renderer_render_posture(const tmpl_set_t *tmpl, const char *report_id, const char *format, json_object *posture,
-                            json_object *meta, buf_t *out);
+                            json_object *meta, const brand_t *brand, buf_t *out);
+/* true when the report's bytes depend on the tenant's brand profile (the PDF
+ * board pack and the html/markdown narratives) */
+bool renderer_uses_brand(const char *report_id);
 
 #endif

@@ -59,7 +59,127 @@ bool req_query(const req_t *r, const char *name, char *out, size_t outlen) {
     return r->query && kv_lookup(r->query, strlen(r->query), name, out, outlen);
 }
 
+static bool ctype_is(const req_t *r, const char *t);
+
+/* the boundary parameter of a multipart content type */
+static bool mp_boundary(const char *ct, char out[71]) {
+    const char *p = ct ? strcasestr(ct, "boundary=") : NULL;
+    if (!p) return false;
+    p += 9;
+    bool quoted = *p == '"';
+    if (quoted) p++;
+    size_t n = 0;
+    static const char bchars[] = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ'()+_,-./:=? ";
+    while (p[n] && p[n] != (quoted ? '"' : ';') && n < 71) {
+        if (!strchr(bchars, p[n]) || (!quoted && p[n] == ' ')) return false;
+        n++;
+    }
+    if (n < 1 || n > 70 || (quoted && p[n] != '"')) return false;
+    memcpy(out, p, n);
+    out[n] = 0;
+    return true;
+}
+
+/* a quoted parameter value `key="..."` of a Content-Disposition header */
+static bool mp_param(const char *h, size_t hl, const char *key, char *out, size_t outlen, bool *present) {
+    size_t kl = strlen(key);
+    *present = false;
+    for (size_t i = 0; i + kl + 2 <= hl; i++) {
+        if ((i == 0 || h[i - 1] == ' ' || h[i - 1] == ';') && !strncasecmp(h + i, key, kl) && h[i + kl] == '=') {
+            const char *v = h + i + kl + 1, *end = h + hl;
+            if (v >= end || *v != '"') return false;
+            size_t o = 0;
+            for (v++; v < end && *v != '"'; v++) {
+                if ((unsigned char)*v < 0x20 || *v == '\\' || o + 1 >= outlen) return false;
+                out[o++] = *v;
+            }
+            if (v >= end) return false;
+            out[o] = 0;
+            *present = true;
+            return true;
+        }
+    }
+    return true;
+}
+
+int multipart_parse(const char *content_type, const char *body, size_t len, multipart_part_t *parts, int max,
+                    int *n) {
+    char b[71], delim[80];
+    *n = 0;
+    if (!body || !mp_boundary(content_type, b)) return AISPM_EINVAL;
+    size_t dl = (size_t)snprintf(delim, sizeof delim, "\r\n--%s", b);
+    /* the first delimiter has no CRLF before it */
+    if (len < dl - 2 || memcmp(body, delim + 2, dl - 2)) return AISPM_EINVAL;
+    size_t pos = dl - 2;
+    for (;;) {
+        if (len - pos >= 2 && !memcmp(body + pos, "--", 2)) { /* close delimiter */
+            pos += 2;
+            if (len - pos == 2 && !memcmp(body + pos, "\r\n", 2)) pos += 2;
+            return pos == len ? 0 : AISPM_EINVAL;
+        }
+        if (len - pos < 2 || memcmp(body + pos, "\r\n", 2) || *n >= max) return AISPM_EINVAL;
+        pos += 2;
+        const char *hend = memmem(body + pos, len - pos < 1024 ? len - pos : 1024, "\r\n\r\n", 4);
+        if (!hend) return AISPM_EINVAL;
+        multipart_part_t *pt = &parts[*n];
+        memset(pt, 0, sizeof *pt);
+        bool have_cd = false;
+        for (const char *h = body + pos; h < hend + 2;) {
+            const char *eol = memmem(h, (size_t)(hend + 2 - h), "\r\n", 2);
+            size_t hl = (size_t)(eol - h);
+            if (hl > 21 && !strncasecmp(h, "Content-Disposition: ", 21)) {
+                bool fn, nm;
+                const char *v = h + 21;
+                size_t vl = hl - 21;
+                if (have_cd || vl < 10 || strncmp(v, "form-data;", 10)) return AISPM_EINVAL;
+                if (!mp_param(v, vl, "name", pt->name, sizeof pt->name, &nm) || !nm || !*pt->name) return AISPM_EINVAL;
+                if (!mp_param(v, vl, "filename", pt->filename, sizeof pt->filename, &fn)) return AISPM_EINVAL;
+                pt->is_file = fn;
+                have_cd = true;
+            } else if (hl < 14 || strncasecmp(h, "Content-Type: ", 14)) {
+                return AISPM_EINVAL;
+            }
+            h = eol + 2;
+        }
+        if (!have_cd) return AISPM_EINVAL;
+        pos = (size_t)(hend + 4 - body);
+        const char *next = memmem(body + pos, len - pos, delim, dl);
+        if (!next) return AISPM_EINVAL;
+        pt->data = body + pos;
+        pt->len = (size_t)(next - (body + pos));
+        (*n)++;
+        pos = (size_t)(next - body) + dl;
+    }
+}
+
+bool req_is_multipart(const req_t *r) { return ctype_is(r, "multipart/form-data"); }
+
+static const multipart_part_t *mp_find(const req_t *r, const char *name, bool file, multipart_part_t *parts) {
+    int n;
+    if (!req_is_multipart(r) || multipart_parse(r->content_type, r->body, r->body_len, parts, MULTIPART_MAX_PARTS, &n))
+        return NULL;
+    for (int i = 0; i < n; i++)
+        if (!strcmp(parts[i].name, name) && parts[i].is_file == file) return &parts[i];
+    return NULL;
+}
+
+bool req_file(const req_t *r, const char *name, const char **data, size_t *len) {
+    multipart_part_t parts[MULTIPART_MAX_PARTS];
+    const multipart_part_t *p = mp_find(r, name, true, parts);
+    if (!p) return false;
+    *data = p->data, *len = p->len;
+    return true;
+}
+
 bool req_form(const req_t *r, const char *name, char *out, size_t outlen) {
+    if (req_is_multipart(r)) {
+        multipart_part_t parts[MULTIPART_MAX_PARTS];
+        const multipart_part_t *p = mp_find(r, name, false, parts);
+        if (!p || p->len + 1 > outlen || memchr(p->data, 0, p->len) || !utf8_valid(p->data, p->len)) return false;
+        memcpy(out, p->data, p->len);
+        out[p->len] = 0;
+        return true;
+    }
     return req_is_form(r) && r->body && kv_lookup(r->body, r->body_len, name, out, outlen);
 }
 

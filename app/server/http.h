@@ -103,6 +103,25 @@ const char *req_param(const req_t *r, const char *name); /* path parameter or NU
  * percent-decoded into out; returns false when absent */
 bool req_query(const req_t *r, const char *name, char *out, size_t outlen);
 bool req_form(const req_t *r, const char *name, char *out, size_t outlen);
+/* multipart/form-data (RFC 7578), parsed strictly: a boundary of 1-70
+ * characters, no preamble, CRLF line ends, each part with exactly one
+ * Content-Disposition "form-data; name=..." (optional filename) and at most a
+ * Content-Type besides, headers <= 1 KiB, <= MULTIPART_MAX_PARTS parts, and
+ * nothing but an optional CRLF after the closing delimiter. req_form also
+ * reads the text (non-file) parts of such a body. */
+#define MULTIPART_MAX_PARTS 16
+typedef struct {
+    char name[65];
+    char filename[256];
+    bool is_file;
+    const char *data; /* points into the body */
+    size_t len;
+} multipart_part_t;
+/* 0 and *n parts, or AISPM_EINVAL for a body that is not well-formed */
+int multipart_parse(const char *content_type, const char *body, size_t len, multipart_part_t *parts, int max, int *n);
+bool req_is_multipart(const req_t *r);
+/* the file part `name` of a multipart body (data may be empty); false when absent */
+bool req_file(const req_t *r, const char *name, const char **data, size_t *len);
 bool req_cookie(const req_t *r, const char *name, char *out, size_t outlen);
 bool req_is_json(const req_t *r);
 bool req_is_form(const req_t *r);

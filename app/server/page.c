@@ -19,6 +19,7 @@ static const struct {
     {"/portal/schedules", "Schedules", "schedules", PERM_CATALOG_READ},
     {"/portal/operations", "Operations", "operations", PERM_AUDIT_READ},
     {"/portal/setup", "Setup wizard", "setup", PERM_SETTINGS_WRITE},
+    {"/portal/brand", "Brand", "brand", PERM_SETTINGS_READ},
     {"/portal/audit", "Evidence chain", "audit", PERM_AUDIT_READ},
     {"/portal/tokens", "API tokens", "tokens", PERM_TOKENS_MANAGE},
 };

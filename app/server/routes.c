@@ -71,6 +71,11 @@ const route_t aispm_routes[] = {
     {"GET", "/enterprise/aispm/reports/setup/contract", PERM_SETTINGS_READ, api_setup_contract, 0,
      "api_setup_contract"},
 
+    /* brand profile */
+    {"GET", "/enterprise/aispm/reports/brand", PERM_SETTINGS_READ, api_brand_get, 0, "api_brand"},
+    {"PUT", "/enterprise/aispm/reports/brand", PERM_SETTINGS_WRITE, api_brand_put, 0, "api_brand_put"},
+    {"GET", "/enterprise/aispm/reports/brand/logo", PERM_SETTINGS_READ, api_brand_logo, 0, "api_brand_logo"},
+
     /* live ingestion and the posture projection */
     {"POST", "/enterprise/aispm/events", PERM_INGEST, api_ingest_event, 0, "api_ingest_event"},
     {"POST", "/enterprise/aispm/events/batch", PERM_INGEST, api_ingest_batch, 0, "api_ingest_batch"},
@@ -108,6 +113,8 @@ const route_t aispm_routes[] = {
     {"GET", "/portal/setup", PERM_SETTINGS_WRITE, portal_setup, P, "portal_setup"},
     {"GET", "/portal/setup/{step_id}", PERM_SETTINGS_WRITE, portal_setup_step_get, P, "portal_setup_step"},
     {"POST", "/portal/setup/{step_id}", PERM_SETTINGS_WRITE, portal_setup_step_post, P, "portal_setup_step_post"},
+    {"GET", "/portal/brand", PERM_SETTINGS_READ, portal_brand, P, "portal_brand"},
+    {"POST", "/portal/brand", PERM_SETTINGS_WRITE, portal_brand_post, P, "portal_brand_post"},
     {"GET", "/portal/tokens", PERM_TOKENS_MANAGE, portal_tokens, P, "portal_tokens"},
     {"POST", "/portal/tokens", PERM_TOKENS_MANAGE, portal_tokens_create, P, "portal_tokens_create"},
     {"POST", "/portal/tokens/{token_ref}/revoke", PERM_TOKENS_MANAGE, portal_tokens_revoke, P,

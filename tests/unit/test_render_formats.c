@@ -168,13 +168,13 @@ static void test_render_agent_register(void **s) {
     json_object *p = json_tokener_parse(POSTURE), *meta = json_object_new_object();
     assert_non_null(p);
     buf_t b = BUF_INIT;
-    assert_int_equal(renderer_render_posture(NULL, "agent_risk_register", "csv", p, meta, &b), 0);
+    assert_int_equal(renderer_render_posture(NULL, "agent_risk_register", "csv", p, meta, NULL, &b), 0);
     const char *csv = buf_cstr(&b);
     assert_non_null(strstr(csv, "agent_id,highest_severity,events,sessions,decision_count,"));
     assert_non_null(strstr(csv, "\r\n'=cmd|' /C calc'!A0,high,7,2,7,4,1,1,1,0,0,0,\"codex:c,1\","
                                 "2026-10-01T00:00:00.000Z,2026-10-02T00:00:00.000Z\r\n"));
     buf_reset(&b);
-    assert_int_equal(renderer_render_posture(NULL, "control_coverage_export", "csv", p, meta, &b), 0);
+    assert_int_equal(renderer_render_posture(NULL, "control_coverage_export", "csv", p, meta, NULL, &b), 0);
     assert_non_null(strstr(buf_cstr(&b), "\r\npack,3,1,1,0,1,0.33,2026-10-02T00:00:00.000Z,\r\n"));
     buf_free(&b);
     json_object_put(p);
@@ -188,8 +188,8 @@ static void test_render_kpis_deterministic(void **s) {
                                                        "\"period\":{\"start\":\"2026-09-01T00:00:00Z\",\"end\":"
                                                        "\"2026-10-03T00:00:00Z\"}}");
     buf_t a = BUF_INIT, b = BUF_INIT;
-    assert_int_equal(renderer_render_posture(NULL, "board_kpi_pack", "json", p, meta, &a), 0);
-    assert_int_equal(renderer_render_posture(NULL, "board_kpi_pack", "json", p, meta, &b), 0);
+    assert_int_equal(renderer_render_posture(NULL, "board_kpi_pack", "json", p, meta, NULL, &a), 0);
+    assert_int_equal(renderer_render_posture(NULL, "board_kpi_pack", "json", p, meta, NULL, &b), 0);
     assert_string_equal(buf_cstr(&a), buf_cstr(&b));
     json_object *k = json_tokener_parse(buf_cstr(&a)), *kp, *v;
     assert_non_null(k);
@@ -205,8 +205,8 @@ static void test_render_kpis_deterministic(void **s) {
     json_object_put(k);
     /* unsupported combinations and missing templates */
     buf_reset(&a);
-    assert_int_equal(renderer_render_posture(NULL, "pdf_board_pack", "json", p, meta, &a), AISPM_EINVAL);
-    assert_int_equal(renderer_render_posture(NULL, "executive_risk_brief", "html", p, meta, &a), AISPM_ENOTFOUND);
+    assert_int_equal(renderer_render_posture(NULL, "pdf_board_pack", "json", p, meta, NULL, &a), AISPM_EINVAL);
+    assert_int_equal(renderer_render_posture(NULL, "executive_risk_brief", "html", p, meta, NULL, &a), AISPM_ENOTFOUND);
     assert_false(renderer_supported("board_kpi_pack", "html"));
     assert_true(renderer_supported("siem_jsonl_export", "jsonl"));
     buf_free(&a);
@@ -226,11 +226,11 @@ static void test_render_pdf_board_pack(void **s) {
     assert_non_null(meta);
     assert_true(renderer_supported("pdf_board_pack", "pdf"));
     buf_t a = BUF_INIT, b = BUF_INIT;
-    assert_int_equal(renderer_render_posture(NULL, "pdf_board_pack", "pdf", p, meta, &a), 0);
+    assert_int_equal(renderer_render_posture(NULL, "pdf_board_pack", "pdf", p, meta, NULL, &a), 0);
     assert_true(a.len > 1000);
     assert_memory_equal(a.data, "%PDF-", 5);
     assert_non_null(memmem(a.data, a.len, "%%EOF", 5));
-    assert_int_equal(renderer_render_posture(NULL, "pdf_board_pack", "pdf", p, meta, &b), 0);
+    assert_int_equal(renderer_render_posture(NULL, "pdf_board_pack", "pdf", p, meta, NULL, &b), 0);
     assert_int_equal(a.len, b.len);
     assert_memory_equal(a.data, b.data, a.len);
     /* cover, contents, key indicators, findings, agents */
@@ -247,7 +247,7 @@ static void test_render_pdf_board_pack(void **s) {
         json_object_array_add(agents, g);
     }
     buf_reset(&b);
-    assert_int_equal(renderer_render_posture(NULL, "pdf_board_pack", "pdf", p, meta, &b), 0);
+    assert_int_equal(renderer_render_posture(NULL, "pdf_board_pack", "pdf", p, meta, NULL, &b), 0);
     assert_memory_equal(b.data, "%PDF-", 5);
     assert_null(memmem(b.data, b.len, "/Count 5\n", 9));
     buf_free(&a);
@@ -270,11 +270,11 @@ static void test_report_templates_compile_and_escape(void **s) {
                                                        "\"start\":\"2026-09-01T00:00:00Z\",\"end\":"
                                                        "\"2026-10-03T00:00:00Z\"},\"timezone\":\"UTC\"}");
     buf_t b = BUF_INIT;
-    assert_int_equal(renderer_render_posture(set, "executive_risk_brief", "markdown", p, meta, &b), 0);
+    assert_int_equal(renderer_render_posture(set, "executive_risk_brief", "markdown", p, meta, NULL, &b), 0);
     assert_non_null(strstr(buf_cstr(&b), "\\<Acme\\> \\| \\*Corp\\*"));
     assert_non_null(strstr(buf_cstr(&b), "| blocked actions | 2 |"));
     buf_reset(&b);
-    assert_int_equal(renderer_render_posture(set, "soc2_audit_summary", "html", p, meta, &b), 0);
+    assert_int_equal(renderer_render_posture(set, "soc2_audit_summary", "html", p, meta, NULL, &b), 0);
     assert_non_null(strstr(buf_cstr(&b), "&lt;Acme&gt; | *Corp*"));
     assert_null(strstr(buf_cstr(&b), "<Acme>"));
     buf_free(&b);

@@ -151,7 +151,7 @@ static void test_evidence_workbook(void **s) {
     assert_non_null(meta);
     assert_true(renderer_supported("xlsx_evidence_workbook", "xlsx"));
     buf_t a = BUF_INIT, b = BUF_INIT;
-    assert_int_equal(renderer_render_posture(NULL, "xlsx_evidence_workbook", "xlsx", p, meta, &a), 0);
+    assert_int_equal(renderer_render_posture(NULL, "xlsx_evidence_workbook", "xlsx", p, meta, NULL, &a), 0);
     assert_memory_equal(a.data, "PK", 2);
     char *wb = zip_part(&a, "xl/workbook.xml");
     assert_non_null(wb);
@@ -183,7 +183,7 @@ static void test_evidence_workbook(void **s) {
     assert_part_has(&a, "docProps/core.xml", "2026-10-02T00:00:00Z");
     assert_part_has(&a, "docProps/core.xml", "as_of 2026-10-02T00:00:00.000Z");
     /* the same data gives the same bytes */
-    assert_int_equal(renderer_render_posture(NULL, "xlsx_evidence_workbook", "xlsx", p, meta, &b), 0);
+    assert_int_equal(renderer_render_posture(NULL, "xlsx_evidence_workbook", "xlsx", p, meta, NULL, &b), 0);
     assert_int_equal(a.len, b.len);
     assert_memory_equal(a.data, b.data, a.len);
     buf_free(&a);
@@ -197,12 +197,12 @@ static void test_csv_exports_unchanged(void **s) {
     (void)s;
     json_object *p = json_tokener_parse(POSTURE), *meta = json_tokener_parse(META);
     buf_t b = BUF_INIT;
-    assert_int_equal(renderer_render_posture(NULL, "control_coverage_export", "csv", p, meta, &b), 0);
+    assert_int_equal(renderer_render_posture(NULL, "control_coverage_export", "csv", p, meta, NULL, &b), 0);
     assert_string_equal(buf_cstr(&b), "policy_pack,events,blocked,approval_required,warned,evidence_refs,"
                                       "evidence_refs_per_event,last_event_at,last_evidence_at\r\n"
                                       "pack,3,1,1,0,1,0.33,2026-10-02T00:00:00.000Z,\r\n");
     buf_reset(&b);
-    assert_int_equal(renderer_render_posture(NULL, "evidence_freshness_export", "csv", p, meta, &b), 0);
+    assert_int_equal(renderer_render_posture(NULL, "evidence_freshness_export", "csv", p, meta, NULL, &b), 0);
     assert_string_equal(buf_cstr(&b), "policy_pack,risk_classification,events,newest_event_at,age_days,stale\r\n"
                                       "pack,data_exfiltration,3,2026-08-01T00:00:00.000Z,62,yes\r\n");
     buf_free(&b);
@@ -221,7 +221,7 @@ static void test_docx_narrative(void **s) {
                                            "\"2026-09-01T00:00:00Z\",\"end\":\"2026-10-03T00:00:00Z\"},\"timezone\":\"UTC\"}");
     assert_true(renderer_supported("docx_audit_narrative", "docx"));
     buf_t a = BUF_INIT, b = BUF_INIT;
-    assert_int_equal(renderer_render_posture(NULL, "docx_audit_narrative", "docx", p, meta, &a), 0);
+    assert_int_equal(renderer_render_posture(NULL, "docx_audit_narrative", "docx", p, meta, NULL, &a), 0);
     assert_memory_equal(a.data, "PK\x03\x04", 4);
     char *doc = zip_part(&a, "word/document.xml");
     assert_non_null(doc);
@@ -244,7 +244,7 @@ static void test_docx_narrative(void **s) {
     assert_part_has(&a, "_rels/.rels", "word/document.xml");
     assert_part_has(&a, "docProps/core.xml", "<dc:title>A &lt;&amp;&gt; Narrative</dc:title>");
     assert_part_has(&a, "docProps/core.xml", "2026-10-02T00:00:00.000Z</dcterms:created>");
-    assert_int_equal(renderer_render_posture(NULL, "docx_audit_narrative", "docx", p, meta, &b), 0);
+    assert_int_equal(renderer_render_posture(NULL, "docx_audit_narrative", "docx", p, meta, NULL, &b), 0);
     assert_int_equal(a.len, b.len);
     assert_memory_equal(a.data, b.data, a.len);
     buf_free(&a);
@@ -284,8 +284,8 @@ static void test_grc_package(void **s) {
     json_object_object_add(meta, "report_id", json_object_new_string("grc_upload_package"));
     assert_true(renderer_supported("grc_upload_package", "zip"));
     buf_t a = BUF_INIT, b = BUF_INIT, csv = BUF_INIT;
-    assert_int_equal(renderer_render_posture(NULL, "grc_upload_package", "zip", p, meta, &a), 0);
-    assert_int_equal(renderer_render_posture(NULL, "control_coverage_export", "csv", p, meta, &csv), 0);
+    assert_int_equal(renderer_render_posture(NULL, "grc_upload_package", "zip", p, meta, NULL, &a), 0);
+    assert_int_equal(renderer_render_posture(NULL, "control_coverage_export", "csv", p, meta, NULL, &csv), 0);
     char *x = zip_part(&a, "control_coverage_export.csv");
     assert_non_null(x);
     assert_string_equal(x, buf_cstr(&csv));
@@ -298,7 +298,7 @@ static void test_grc_package(void **s) {
     assert_part_has(&a, "manifest.json", "\"package_type\":\"grc_upload\"");
     assert_part_has(&a, "manifest.json", "\"as_of\":\"2026-10-02T00:00:00.000Z\"");
     assert_part_has(&a, "board_kpi_pack.json", "\"tenant_ref\":\"tenant:x\"");
-    assert_int_equal(renderer_render_posture(NULL, "grc_upload_package", "zip", p, meta, &b), 0);
+    assert_int_equal(renderer_render_posture(NULL, "grc_upload_package", "zip", p, meta, NULL, &b), 0);
     assert_int_equal(a.len, b.len);
     assert_memory_equal(a.data, b.data, a.len);
     buf_free(&a);
