@@ -509,3 +509,32 @@ def test_deferred_run_of_a_paused_schedule_is_skipped(admin, env):
     assert run["state"] == "skipped" and run["reason"] == "schedule_paused" and run["render_refs"] == []
     assert sorted(e["action"] for e in events_of(admin, run["run_ref"])) == ["schedule.run_deferred",
                                                                              "schedule.run_skipped"]
+
+
+def test_failed_run_is_evidenced_and_on_the_dashboard(admin, env):
+    """a run whose delivery cannot complete fails for good (dead-lettered per
+    policy) with evidence, and the dashboard reports it"""
+    day = base_day(170)
+    s = create(admin, starts_at=day.strftime("%Y-%m-%dT00:00"), delivery_mode="smtp",
+               recipients=["ops@acme.example"], retry_policy={"max_attempts": 2, "dead_letter_required": True})
+    ref = s["schedule_ref"]
+    tick(env, day + timedelta(hours=9, seconds=5))
+    rs = wait_runs(admin, ref, lambda rs: rs and rs[0]["state"] in ("failed", "delivered"))
+    run = rs[0]
+    assert run["state"] == "failed" and run["reason"] == "delivery_path_unavailable", run
+    failed = [e for e in events_of(admin, run["run_ref"]) if e["action"] == "schedule.run_failed"]
+    assert len(failed) == 1 and failed[0]["outcome"] == "failure"
+    assert failed[0]["details"]["dead_lettered"] is True
+    assert "ops@acme.example" not in json.dumps(failed[0])
+    dash = admin.get(DASHBOARD).json()
+    assert_valid(env, "aispm-report-operations-dashboard.schema.json", dash)
+    mine = [f for f in dash["failed_deliveries"] if f["delivery_ref"] == run["run_ref"]]
+    assert mine == [{"delivery_ref": run["run_ref"], "report_id": "board_kpi_pack", "delivery_mode": "smtp",
+                     "failure_class": "unknown", "retry_status": "exhausted",
+                     "last_attempt_at": mine[0]["last_attempt_at"]}]
+    assert dash["summary"]["failed_deliveries"] >= 1
+    assert dash["summary"]["delivery_health"] == "action_required"
+    pol = admin.get(f"{API}/{ref}/policy").json()
+    assert pol["run_evidence"]["last_run_status"] == "failed"
+    assert pol["delivery"]["delivery_mode"] == "smtp"
+    admin.delete(f"{API}/{ref}")
