@@ -416,6 +416,16 @@ void portal_operations(req_t *r) {
         return;
     }
     json_object *page = json_object_new_object();
+    /* ?refresh=N (5..300 seconds, default 15): how often static/operations.js
+     * looks for changes */
+    char rs[16] = "";
+    long refresh = 15;
+    if (req_query(r, "refresh", rs, sizeof rs)) {
+        char *end;
+        long v = strtol(rs, &end, 10);
+        if (!*end && v >= 1 && v <= 300) refresh = v < 5 ? 5 : v;
+    }
+    json_object_object_add(page, "refresh_seconds", json_object_new_int((int)refresh));
     json_object *queues = get(d, "queues");
     json_object_object_add(page, "queue_bars", bars(queues, "queue", "depth"));
     json_object_object_add(page, "queue_chart_height",
