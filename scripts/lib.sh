@@ -38,7 +38,7 @@ AISPM_PACKAGES=(
     mariadb-server mariadb-client nginx curl ca-certificates fonts-dejavu-core tzdata
     # test
     python3 python3-jsonschema python3-aiosmtpd python3-pytest
-    python3-openpyxl python3-docx unzip poppler-utils
+    python3-openpyxl python3-docx unzip poppler-utils xmlsec1 libxml2-utils
     chromium nodejs npm
 )
 

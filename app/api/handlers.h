@@ -56,6 +56,14 @@ void api_schedule_preview(req_t *r);
 void api_schedule_runs(req_t *r);
 void api_operations_dashboard(req_t *r);
 
+/* api/packages_api.c */
+void api_packages_create(req_t *r);
+void api_packages_list(req_t *r);
+void api_package_get(req_t *r);
+void api_package_manifest(req_t *r);
+void api_package_content(req_t *r);
+void api_signing_cert(req_t *r);
+
 /* portal/portal.c */
 void portal_root(req_t *r);
 void portal_login_get(req_t *r);
@@ -93,5 +101,9 @@ void portal_operations(req_t *r);
 /* portal/portal_brand.c */
 void portal_brand(req_t *r);
 void portal_brand_post(req_t *r);
+/* portal/portal_packages.c */
+void portal_packages(req_t *r);
+void portal_packages_post(req_t *r);
+void portal_package_get(req_t *r);
 
 #endif

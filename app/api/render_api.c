@@ -80,14 +80,7 @@ void api_artifact_content(req_t *r) {
         resp_error(r, rc);
         return;
     }
-    char disp[300], etag[80];
     /* the filename is built by the renderer from [a-z0-9_.-] only */
-    snprintf(disp, sizeof disp, "attachment; filename=\"%s\"", c.filename);
-    snprintf(etag, sizeof etag, "\"sha256-%s\"", c.digest);
-    resp_text(r, 200, c.content_type, c.bytes.data ? c.bytes.data : "", c.bytes.len);
-    resp_header(r, "Content-Disposition", disp);
-    resp_header(r, "X-Artifact-SHA256", c.digest);
-    resp_header(r, "ETag", etag);
-    resp_header(r, "Cache-Control", "private, no-store");
+    resp_attachment(r, c.content_type, &c.bytes, c.filename, c.digest, "X-Artifact-SHA256");
     render_content_free(&c);
 }

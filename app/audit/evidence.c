@@ -220,6 +220,10 @@ static int checkpoint_payload(const char *tenant_ref, long long seq, const char 
 }
 
 int evidence_register_key(db_t *db, const signing_key_t *key) {
+    return evidence_register_key_purpose(db, key, "evidence_checkpoint");
+}
+
+int evidence_register_key_purpose(db_t *db, const signing_key_t *key, const char *purpose) {
     json_object *jwk;
     int rc = key_public_jwk(key, &jwk);
     if (rc) return rc;
@@ -228,8 +232,8 @@ int evidence_register_key(db_t *db, const signing_key_t *key) {
     const char *s = json_object_to_json_string_ext(jwk, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
     rc = db_exec(db,
                  "INSERT IGNORE INTO signing_keys (kid, alg, purpose, public_jwk, created_at) "
-                 "VALUES (?, ?, 'evidence_checkpoint', ?, ?)",
-                 DB_ARGS(DBS(key_kid(key)), DBS(key_jws_alg(key)), DBS(s), DBS(now)), NULL, NULL);
+                 "VALUES (?, ?, ?, ?, ?)",
+                 DB_ARGS(DBS(key_kid(key)), DBS(key_jws_alg(key)), DBS(purpose), DBS(s), DBS(now)), NULL, NULL);
     json_object_put(jwk);
     return rc;
 }

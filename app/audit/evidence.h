@@ -66,6 +66,9 @@ int evidence_checkpoint(db_t *db, const signing_key_t *key, long long tenant_id,
  * so /.well-known/jwks.json serves it; evidence_checkpoint() and the signed
  * evidence packet render call it before signing. */
 int evidence_register_key(db_t *db, const signing_key_t *key);
+/* the same for another purpose (e.g. "export_package": the RSA key that
+ * signs export package manifests) */
+int evidence_register_key_purpose(db_t *db, const signing_key_t *key, const char *purpose);
 
 typedef struct {
     bool ok;

@@ -26,6 +26,7 @@
 #include "db/db.h"
 #include "db/migrate.h"
 #include "render/template.h"
+#include "reports/export_packages.h"
 #include "reports/ingestion.h"
 #include "reports/scheduler.h"
 #include "reports/renderer.h"
@@ -250,17 +251,90 @@ static int cmd_create_token(admin_t *a, int argc, char **argv) {
     return 0;
 }
 
-static int cmd_keygen(admin_t *a) {
-    if (access(a->cfg.evidence_key, F_OK) == 0) {
-        printf("evidence key exists: %s\n", a->cfg.evidence_key);
-        return 0;
+#define PACKAGE_CERT_DAYS 3650
+
+/* the package signing key (RSA-3072) and its self-signed certificate, each
+ * created when missing */
+static int package_keygen(admin_t *a) {
+    if (access(a->cfg.package_key, F_OK) != 0) {
+        if (key_generate(a->cfg.package_key, KEY_RSA, 3072)) {
+            fprintf(stderr, "aispm: cannot create %s\n", a->cfg.package_key);
+            return 1;
+        }
+        printf("created package signing key %s\n", a->cfg.package_key);
     }
-    int rc = key_generate(a->cfg.evidence_key, KEY_ED25519, 0);
-    if (rc) {
-        fprintf(stderr, "aispm: cannot create %s\n", a->cfg.evidence_key);
+    if (access(a->cfg.package_cert, F_OK) == 0) return 0;
+    signing_key_t *k;
+    if (key_load(a->cfg.package_key, &k)) {
+        fprintf(stderr, "aispm: cannot load %s\n", a->cfg.package_key);
         return 1;
     }
-    printf("created evidence key %s\n", a->cfg.evidence_key);
+    char cn[80];
+    snprintf(cn, sizeof cn, "AISPM export package signing key %s", key_kid(k));
+    buf_t pem = BUF_INIT;
+    int rc = key_certificate(k, cn, now_ms() / 1000 - 300, PACKAGE_CERT_DAYS, &pem);
+    if (!rc) rc = key_write_public_file(a->cfg.package_cert, pem.data, pem.len);
+    if (rc)
+        fprintf(stderr, "aispm: cannot create %s\n", a->cfg.package_cert);
+    else
+        printf("created package signing certificate %s (kid %s)\n", a->cfg.package_cert, key_kid(k));
+    buf_free(&pem);
+    key_free(k);
+    return rc ? 1 : 0;
+}
+
+/* registers the current package key's JWK and certificate so they are
+ * published (and stay published after a rotation) */
+static int package_register(admin_t *a) {
+    if (!a->db && need_db(a)) return 1;
+    signing_key_t *k = NULL;
+    buf_t der = BUF_INIT;
+    int rc = packages_signing_material(a->db, &a->cfg, &k, &der);
+    if (rc) fprintf(stderr, "aispm: the package key and certificate do not load or do not match\n");
+    else printf("package signing key %s registered in /.well-known/jwks.json\n", key_kid(k));
+    key_free(k);
+    buf_free(&der);
+    return rc ? 1 : 0;
+}
+
+/* --rotate-package-key: the old key and certificate (already registered, so
+ * old packages keep verifying by kid) move aside as <path>.<kid>.retired and
+ * a new pair takes their place; packages built from now on use it */
+static int package_rotate(admin_t *a) {
+    if (package_register(a)) return 1;
+    signing_key_t *k;
+    if (key_load(a->cfg.package_key, &k)) return 1;
+    char kpath[1100], cpath[1100];
+    snprintf(kpath, sizeof kpath, "%s.%s.retired", a->cfg.package_key, key_kid(k));
+    snprintf(cpath, sizeof cpath, "%s.%s.retired", a->cfg.package_cert, key_kid(k));
+    printf("retired package signing key %s\n", key_kid(k));
+    key_free(k);
+    if (rename(a->cfg.package_key, kpath) || rename(a->cfg.package_cert, cpath)) {
+        fprintf(stderr, "aispm: cannot move the old package key aside: %s\n", strerror(errno));
+        return 1;
+    }
+    if (package_keygen(a)) return 1;
+    return package_register(a);
+}
+
+static int cmd_keygen(admin_t *a, int argc, char **argv) {
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--rotate-package-key")) return package_rotate(a);
+    if (access(a->cfg.evidence_key, F_OK) == 0) {
+        printf("evidence key exists: %s\n", a->cfg.evidence_key);
+    } else {
+        int rc = key_generate(a->cfg.evidence_key, KEY_ED25519, 0);
+        if (rc) {
+            fprintf(stderr, "aispm: cannot create %s\n", a->cfg.evidence_key);
+            return 1;
+        }
+        printf("created evidence key %s\n", a->cfg.evidence_key);
+    }
+    if (package_keygen(a)) return 1;
+    /* publishing needs the database; a keygen before migrate still succeeds
+     * (the first package build registers the key) */
+    if (db_connect(&a->cfg, false, true, &a->db) == 0) return package_register(a);
+    printf("package key not registered yet (no database); the first package build registers it\n");
     return 0;
 }
 
@@ -616,7 +690,7 @@ int admin_main(const char *config_path, int argc, char **argv) {
                     applied == 1 ? "" : "s");
         return rc ? 1 : 0;
     }
-    if (!strcmp(cmd, "keygen")) rc = cmd_keygen(&a);
+    if (!strcmp(cmd, "keygen")) rc = cmd_keygen(&a, argc, argv);
     else if (!strcmp(cmd, "export-public-key")) rc = cmd_export_key(&a);
     else if (!strcmp(cmd, "create-tenant")) rc = cmd_create_tenant(&a, argc, argv);
     else if (!strcmp(cmd, "create-user")) rc = cmd_create_user(&a, argc, argv);

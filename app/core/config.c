@@ -30,6 +30,8 @@ void config_defaults(config_t *c) {
     snprintf(c->templates_dir, sizeof c->templates_dir, "templates");
     snprintf(c->artifacts_dir, sizeof c->artifacts_dir, "artifacts");
     snprintf(c->evidence_key, sizeof c->evidence_key, "keys/evidence-ed25519.pem");
+    snprintf(c->package_key, sizeof c->package_key, "keys/package-rsa.pem");
+    snprintf(c->package_cert, sizeof c->package_cert, "keys/package-rsa.crt");
     c->max_body_bytes = 1048576;
     c->json_max_depth = 32;
     c->cookie_secure = true;
@@ -123,6 +125,8 @@ static int apply(config_t *c, const char *k, const char *v) {
     if (!strcmp(k, "templates_dir")) return set_path(c, c->templates_dir, sizeof c->templates_dir, v);
     if (!strcmp(k, "evidence_key")) return set_path(c, c->evidence_key, sizeof c->evidence_key, v);
     if (!strcmp(k, "artifacts_dir")) return set_path(c, c->artifacts_dir, sizeof c->artifacts_dir, v);
+    if (!strcmp(k, "package_key")) return set_path(c, c->package_key, sizeof c->package_key, v);
+    if (!strcmp(k, "package_cert")) return set_path(c, c->package_cert, sizeof c->package_cert, v);
     if (!strcmp(k, "max_body_bytes")) {
         if (set_long(&l, v, 1024, 64L * 1024 * 1024, 10)) return -1;
         c->max_body_bytes = (size_t)l;
@@ -175,6 +179,10 @@ int config_load(const char *path, config_t *c, char *err, size_t errlen) {
     apply(c, "evidence_key", tmp);
     snprintf(tmp, sizeof tmp, "%s", c->artifacts_dir);
     apply(c, "artifacts_dir", tmp);
+    snprintf(tmp, sizeof tmp, "%s", c->package_key);
+    apply(c, "package_key", tmp);
+    snprintf(tmp, sizeof tmp, "%s", c->package_cert);
+    apply(c, "package_cert", tmp);
 
     FILE *f = fopen(abs, "r");
     if (!f) {

@@ -36,6 +36,8 @@ typedef struct {
     char templates_dir[1024];
     char evidence_key[1024];
     char artifacts_dir[1024]; /* rendered report artifacts, content-addressed */
+    char package_key[1024];   /* RSA key signing export package manifests (JWS, XML-DSig) */
+    char package_cert[1024];  /* its self-signed X.509 certificate (public, PEM) */
 
     size_t max_body_bytes;
     int json_max_depth;

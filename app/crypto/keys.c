@@ -100,13 +100,13 @@ static int keys_make_parent_dirs(const char *path) {
     return rc;
 }
 
-static int keys_write_new_file(const char *path, const void *data, size_t len) {
+static int keys_write_new_file(const char *path, const void *data, size_t len, mode_t mode) {
     int rc = keys_make_parent_dirs(path);
     if (rc) return rc;
-    int fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600);
+    int fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, mode);
     if (fd < 0) return errno == EEXIST ? AISPM_ECONFLICT : AISPM_EIO;
-    /* the umask can only narrow 0600, but make the mode exact regardless */
-    if (fchmod(fd, 0600) != 0) goto fail;
+    /* the umask can only narrow the mode, but make it exact regardless */
+    if (fchmod(fd, mode) != 0) goto fail;
     const char *p = data;
     size_t left = len;
     while (left > 0) {
@@ -273,7 +273,7 @@ int key_generate(const char *path, key_alg_t alg, unsigned rsa_bits) {
     if (gnutls_x509_privkey_export2_pkcs8(x509, GNUTLS_X509_FMT_PEM, NULL, GNUTLS_PKCS_PLAIN,
                                           &pem) < 0)
         goto out;
-    rc = keys_write_new_file(path, pem.data, pem.size);
+    rc = keys_write_new_file(path, pem.data, pem.size, 0600);
 out:
     keys_wipe_datum(&pem);
     if (x509) gnutls_x509_privkey_deinit(x509);
@@ -418,6 +418,72 @@ int key_public_pem(const signing_key_t *k, buf_t *pem_out) {
     buf_append(pem_out, pem.data, pem.size);
     gnutls_free(pem.data);
     return AISPM_OK;
+}
+
+/* ---- X.509 certificates (public) -------------------------------------- */
+
+int key_write_public_file(const char *path, const void *data, size_t len) {
+    if (!path || !*path || (!data && len)) return AISPM_EINVAL;
+    return keys_write_new_file(path, data, len, 0644);
+}
+
+int key_certificate(const signing_key_t *k, const char *common_name, int64_t not_before_s, unsigned days,
+                    buf_t *pem_out) {
+    if (!k || !common_name || !*common_name || !pem_out || days == 0 || k->alg != KEY_RSA) return AISPM_EINVAL;
+    gnutls_x509_crt_t crt = NULL;
+    gnutls_datum_t pem = {NULL, 0};
+    int rc = AISPM_ECRYPTO;
+    if (gnutls_x509_crt_init(&crt) < 0) return AISPM_ECRYPTO;
+    /* a positive serial: 0x01 followed by the 8 bytes of the kid */
+    uint8_t serial[1 + KEY_KID_LEN / 2];
+    serial[0] = 1;
+    if (hex_decode(k->kid, KEY_KID_LEN, serial + 1) != KEY_KID_LEN / 2) goto out;
+    if (gnutls_x509_crt_set_version(crt, 3) < 0) goto out;
+    if (gnutls_x509_crt_set_serial(crt, serial, sizeof serial) < 0) goto out;
+    if (gnutls_x509_crt_set_activation_time(crt, (time_t)not_before_s) < 0) goto out;
+    if (gnutls_x509_crt_set_expiration_time(crt, (time_t)(not_before_s + (int64_t)days * 86400)) < 0) goto out;
+    if (gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, common_name,
+                                      (unsigned)strlen(common_name)) < 0)
+        goto out;
+    if (gnutls_x509_crt_set_pubkey(crt, k->pub) < 0) goto out;
+    if (gnutls_x509_crt_set_basic_constraints(crt, 0, -1) < 0) goto out;
+    if (gnutls_x509_crt_set_key_usage(crt, GNUTLS_KEY_DIGITAL_SIGNATURE) < 0) goto out;
+    if (gnutls_x509_crt_set_subject_key_id(crt, serial + 1, KEY_KID_LEN / 2) < 0) goto out;
+    if (gnutls_x509_crt_privkey_sign(crt, crt, k->priv, GNUTLS_DIG_SHA256, 0) < 0) goto out;
+    if (gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_PEM, &pem) < 0) goto out;
+    buf_append(pem_out, pem.data, pem.size);
+    rc = AISPM_OK;
+out:
+    gnutls_free(pem.data);
+    gnutls_x509_crt_deinit(crt);
+    return rc;
+}
+
+int key_cert_der(const char *pem, size_t len, buf_t *der_out, char kid_out[KEY_KID_LEN + 1]) {
+    if (!pem || !len || len > UINT32_MAX || !der_out) return AISPM_ECRYPTO;
+    gnutls_x509_crt_t crt = NULL;
+    gnutls_pubkey_t pub = NULL;
+    gnutls_datum_t in = {(unsigned char *)pem, (unsigned)len}, der = {NULL, 0};
+    int rc = AISPM_ECRYPTO;
+    if (gnutls_x509_crt_init(&crt) < 0) return AISPM_ECRYPTO;
+    if (gnutls_x509_crt_import(crt, &in, GNUTLS_X509_FMT_PEM) < 0) goto out;
+    if (gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_DER, &der) < 0) goto out;
+    if (kid_out) {
+        if (gnutls_pubkey_init(&pub) < 0) {
+            pub = NULL;
+            goto out;
+        }
+        if (gnutls_pubkey_import_x509(pub, crt, 0) < 0) goto out;
+        if (keys_compute_kid(pub, kid_out)) goto out;
+    }
+    buf_reset(der_out);
+    buf_append(der_out, der.data, der.size);
+    rc = AISPM_OK;
+out:
+    gnutls_free(der.data);
+    if (pub) gnutls_pubkey_deinit(pub);
+    gnutls_x509_crt_deinit(crt);
+    return rc;
 }
 
 /*

@@ -38,6 +38,19 @@ int key_verify(const signing_key_t *k, const void *data, size_t len, const void 
 int key_public_jwk(const signing_key_t *k, struct json_object **jwk_out);
 /* public key as PEM SubjectPublicKeyInfo */
 int key_public_pem(const signing_key_t *k, buf_t *pem_out);
+/* a self-signed X.509 v3 certificate of the key (RSA only: XML-DSig
+ * KeyInfo), subject and issuer CN=common_name, serial derived from the kid,
+ * digitalSignature key usage, valid from not_before for days; PEM appended to
+ * pem_out. 0, AISPM_EINVAL, AISPM_ECRYPTO. */
+int key_certificate(const signing_key_t *k, const char *common_name, int64_t not_before_s, unsigned days,
+                    buf_t *pem_out);
+/* the DER bytes of a PEM certificate and the kid of its public key (the same
+ * kid key_kid gives the private key), so a certificate is matched to its key.
+ * 0 or AISPM_ECRYPTO (not a certificate). */
+int key_cert_der(const char *pem, size_t len, buf_t *der_out, char kid_out[17]);
+/* writes a public file (a certificate) with mode 0644; never overwrites
+ * (AISPM_ECONFLICT) */
+int key_write_public_file(const char *path, const void *data, size_t len);
 /* verifies a signature with a public JWK (used by the offline verifier) */
 int key_verify_jwk(struct json_object *jwk, const void *data, size_t len, const void *sig, size_t siglen);
 

@@ -348,27 +348,27 @@ int db_res_next(db_res_t *r) {
         db_log_error(r->db, "fetch", mysql_stmt_error(r->stmt), mysql_stmt_errno(r->stmt));
         return 0;
     }
-    /* columns longer than their buffer are fetched again into a larger one;
-     * the result is re-bound once, after every column of the row has been
-     * read (re-binding in between loses the row's remaining columns) */
+    /* every truncated column is re-fetched before the result is bound again:
+     * mysql_stmt_bind_result resets the lengths of the other columns, so a
+     * rebind in the middle of the row lost a second long column */
     bool rebind = false;
     for (int i = 0; i < r->ncols; i++) {
-        if (r->nulls[i]) {
+        if (r->nulls[i] || r->lens[i] + 1 <= r->caps[i]) continue;
+        r->caps[i] = r->lens[i] + 1;
+        r->bufs[i] = xrealloc(r->bufs[i], r->caps[i]);
+        MYSQL_BIND b = r->bind[i];
+        b.buffer = r->bufs[i];
+        b.buffer_length = (unsigned long)r->caps[i] - 1;
+        mysql_stmt_fetch_column(r->stmt, &b, (unsigned)i, 0);
+        r->bind[i].buffer = r->bufs[i];
+        r->bind[i].buffer_length = (unsigned long)r->caps[i] - 1;
+        rebind = true;
+    }
+    for (int i = 0; i < r->ncols; i++) {
+        if (r->nulls[i])
             r->bufs[i][0] = 0;
-            continue;
-        }
-        if (r->lens[i] + 1 > r->caps[i]) {
-            r->caps[i] = r->lens[i] + 1;
-            r->bufs[i] = xrealloc(r->bufs[i], r->caps[i]);
-            MYSQL_BIND b = r->bind[i];
-            b.buffer = r->bufs[i];
-            b.buffer_length = (unsigned long)r->caps[i] - 1;
-            mysql_stmt_fetch_column(r->stmt, &b, (unsigned)i, 0);
-            r->bind[i].buffer = r->bufs[i];
-            r->bind[i].buffer_length = (unsigned long)r->caps[i] - 1;
-            rebind = true;
-        }
-        r->bufs[i][r->lens[i]] = 0;
+        else
+            r->bufs[i][r->lens[i]] = 0;
     }
     if (rebind) mysql_stmt_bind_result(r->stmt, r->bind);
     return 1;

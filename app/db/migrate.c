@@ -80,7 +80,7 @@ static int grant_app_user(db_t *db, const config_t *cfg, char *err, size_t errle
                           "(SELECT COUNT(*) FROM information_schema.table_privileges WHERE grantee = ? AND ("
                           "   privilege_type NOT IN ('SELECT','INSERT','UPDATE','DELETE') OR table_schema <> ? OR "
                           "   (privilege_type IN ('UPDATE','DELETE') AND (table_name LIKE 'evidence\\_%' OR "
-                          "    table_name IN ('signing_keys','schema_migrations'))) OR "
+                          "    table_name IN ('signing_keys','signing_certificates','schema_migrations'))) OR "
                           "   (privilege_type = 'INSERT' AND table_name = 'schema_migrations')))",
                           DB_ARGS(DBS(grantee), DBS(grantee), DBS(grantee), DBS(grantee), DBS(cfg->db_name)), &res);
             long long excess = 0;
@@ -108,10 +108,11 @@ static int grant_app_user(db_t *db, const config_t *cfg, char *err, size_t errle
     while (db_res_next(res)) {
         const char *t = db_res_str(res, 0);
         if (!ident_ok(t)) continue;
-        /* append-only: evidence_* and the public keys checkpoints verify
-         * against; read-only: the migration record */
+        /* append-only: evidence_* and the public keys and certificates
+         * signatures verify against; read-only: the migration record */
         const char *privs = "SELECT, INSERT, UPDATE, DELETE";
-        if (!strncmp(t, "evidence_", 9) || !strcmp(t, "signing_keys")) privs = "SELECT, INSERT";
+        if (!strncmp(t, "evidence_", 9) || !strcmp(t, "signing_keys") || !strcmp(t, "signing_certificates"))
+            privs = "SELECT, INSERT";
         if (!strcmp(t, "schema_migrations")) privs = "SELECT";
         for (int h = 0; h < 2; h++)
             buf_printf(&g, "GRANT %s ON `%s`.`%s` TO '%s'@'%s';", privs, cfg->db_name, t, cfg->db_user, hosts[h]);

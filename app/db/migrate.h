@@ -15,7 +15,7 @@
  * (recording version, name and SHA-256 of each), refuses a database that has
  * a newer or a different version applied, then (re)creates the application
  * user: SELECT/INSERT/UPDATE/DELETE on ordinary tables, SELECT/INSERT only on
- * evidence_* tables. applied_out (may be NULL) = migrations applied now. */
+ * evidence_* tables, signing_keys and signing_certificates. applied_out (may be NULL) = migrations applied now. */
 int db_migrate(const config_t *cfg, int *applied_out, char *err, size_t errlen);
 /* true when every embedded migration is applied and none newer exists */
 int db_schema_current(db_t *db, bool *current);

@@ -25,4 +25,11 @@
  * out is left unchanged on error */
 int jws_compact_sign(const signing_key_t *k, const char *payload, size_t len, buf_t *out);
 
+/* RFC 7515 Appendix F detached content: BASE64URL(header) ".." BASE64URL(sig),
+ * the signature taken over BASE64URL(header) "." BASE64URL(payload) as for
+ * the compact form; the header carries typ (e.g.
+ * "aispm-package-manifest+jws"), cty "json", alg and kid. A verifier puts the
+ * payload (the file it accompanies) back between the dots. */
+int jws_detached_sign(const signing_key_t *k, const char *typ, const char *payload, size_t len, buf_t *out);
+
 #endif

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "audit/evidence.h"
+#include "core/cursor.h"
 #include "core/err.h"
 #include "core/hash.h"
 #include "core/jcs.h"
@@ -24,6 +25,7 @@
 #include "render/xlsxw.h"
 #include "render/jws.h"
 #include "render/pdfw.h"
+#include "render/pkgw.h"
 #include "render/zipw.h"
 #include "reports/catalog.h"
 #include "reports/ingestion.h"
@@ -172,14 +174,9 @@ int renderer_status(db_t *db, const actor_t *a, const char *ref, json_object **o
 
 int renderer_history(db_t *db, const actor_t *a, const char *cursor, int limit, json_object **out) {
     *out = NULL;
-    if (limit < 1 || limit > 100) limit = 25;
-    long long before = 0;
-    if (cursor && *cursor) {
-        char *end;
-        errno = 0;
-        before = strtoll(cursor, &end, 10);
-        if (errno || *end || before <= 0) return AISPM_EINVAL;
-    }
+    limit = cursor_limit(limit);
+    long long before;
+    if (cursor_parse(cursor, &before)) return AISPM_EINVAL;
     db_res_t *res;
     int rc = db_query(db, RENDER_SELECT "WHERE r.tenant_id = ? AND (? = 0 OR r.id < ?) ORDER BY r.id DESC LIMIT ?",
                       DB_ARGS(DBI(a->tenant_id), DBI(before), DBI(before), DBI(limit)), &res);
@@ -194,20 +191,15 @@ int renderer_history(db_t *db, const actor_t *a, const char *cursor, int limit, 
     }
     db_res_free(res);
     json_object_object_add(o, "renders", arr);
-    if (n == limit) {
-        char c[32];
-        snprintf(c, sizeof c, "%lld", last);
-        put_str(o, "next_cursor", c);
-    } else {
-        json_object_object_add(o, "next_cursor", NULL);
-    }
+    cursor_set_next(o, n, limit, last);
     *out = o;
     return 0;
 }
 
-#define ARTIFACT_SELECT                                                                                          \
-    "SELECT ref, report_id, format, period_start, period_end, digest, size, content_type, filename, "            \
-    "retention_class, expires_at, as_of, evidence_ref, created_at, storage_path FROM artifacts "
+#define ARTIFACT_COLUMNS                                                                                 \
+    "ref, report_id, format, period_start, period_end, digest, size, content_type, filename, "            \
+    "retention_class, expires_at, as_of, evidence_ref, created_at, storage_path"
+#define ARTIFACT_SELECT "SELECT " ARTIFACT_COLUMNS " FROM artifacts "
 
 static json_object *artifact_row(db_res_t *res) {
     json_object *o = json_object_new_object();
@@ -248,40 +240,64 @@ int renderer_artifact(db_t *db, const actor_t *a, const char *ref, json_object *
     return *out ? 0 : AISPM_ENOTFOUND;
 }
 
-int renderer_artifact_content(db_t *db, const config_t *cfg, const actor_t *a, const char *ref,
-                              const char *request_id, render_content_t *out) {
+int renderer_artifact_load(db_t *db, const config_t *cfg, long long tenant_id, const char *ref,
+                           artifact_blob_t *out) {
     memset(out, 0, sizeof *out);
     if (!ref || !ref_parse(ref, "artifact", NULL, NULL)) return AISPM_ENOTFOUND;
     db_res_t *res;
-    int rc = db_query(db, ARTIFACT_SELECT "WHERE tenant_id = ? AND ref = ?", DB_ARGS(DBI(a->tenant_id), DBS(ref)),
-                      &res);
+    int rc = db_query(db, "SELECT id, " ARTIFACT_COLUMNS " FROM artifacts WHERE tenant_id = ? AND ref = ?",
+                      DB_ARGS(DBI(tenant_id), DBS(ref)), &res);
     if (rc) return rc;
     if (!db_res_next(res)) {
         db_res_free(res);
         return AISPM_ENOTFOUND;
     }
-    char path[2200], report_id[80], format[24];
-    long long size = db_res_int(res, 6);
-    snprintf(path, sizeof path, "%s/%s", cfg->artifacts_dir, db_res_str(res, 14));
-    snprintf(out->digest, sizeof out->digest, "%s", db_res_str(res, 5));
-    snprintf(out->content_type, sizeof out->content_type, "%s", db_res_str(res, 7));
-    snprintf(out->filename, sizeof out->filename, "%s", db_res_str(res, 8));
-    snprintf(report_id, sizeof report_id, "%s", db_res_str(res, 1));
-    snprintf(format, sizeof format, "%s", db_res_str(res, 2));
+    char storage[1100];
+    out->id = db_res_int(res, 0);
+    snprintf(out->ref, sizeof out->ref, "%s", db_res_str(res, 1));
+    snprintf(out->report_id, sizeof out->report_id, "%s", db_res_str(res, 2));
+    snprintf(out->format, sizeof out->format, "%s", db_res_str(res, 3));
+    snprintf(out->digest, sizeof out->digest, "%s", db_res_str(res, 6));
+    out->size = db_res_int(res, 7);
+    snprintf(out->content_type, sizeof out->content_type, "%s", db_res_str(res, 8));
+    snprintf(out->filename, sizeof out->filename, "%s", db_res_str(res, 9));
+    snprintf(out->evidence_ref, sizeof out->evidence_ref, "%s", db_res_str(res, 13));
+    snprintf(storage, sizeof storage, "%s", db_res_str(res, 15));
     db_res_free(res);
-    rc = buf_read_file(&out->bytes, path);
-    char hex[SHA256_HEX_LEN + 1];
-    if (!rc) sha256_hex(out->bytes.data ? out->bytes.data : "", out->bytes.len, hex);
-    if (rc || (long long)out->bytes.len != size || strcmp(hex, out->digest)) {
-        log_msg(LOG_ERROR, "artifact_integrity", "artifact %s is missing or does not match its digest", ref);
-        render_content_free(out);
+    rc = renderer_read_stored(cfg, storage, out->size, out->digest, &out->bytes);
+    if (rc) log_msg(LOG_ERROR, "artifact_integrity", "artifact %s is missing or does not match its digest", ref);
+    return rc;
+}
+
+int renderer_read_stored(const config_t *cfg, const char *storage_path, long long size, const char *digest,
+                         buf_t *out) {
+    char path[2200], hex[SHA256_HEX_LEN + 1];
+    snprintf(path, sizeof path, "%s/%s", cfg->artifacts_dir, storage_path);
+    buf_reset(out);
+    int rc = buf_read_file(out, path);
+    if (!rc) sha256_hex(out->data ? out->data : "", out->len, hex);
+    if (rc || (long long)out->len != size || strcmp(hex, digest)) {
+        buf_free(out);
         return AISPM_EIO;
     }
+    return 0;
+}
+
+int renderer_artifact_content(db_t *db, const config_t *cfg, const actor_t *a, const char *ref,
+                              const char *request_id, render_content_t *out) {
+    memset(out, 0, sizeof *out);
+    artifact_blob_t blob;
+    int rc = renderer_artifact_load(db, cfg, a->tenant_id, ref, &blob);
+    if (rc) return rc;
+    out->bytes = blob.bytes;
+    snprintf(out->digest, sizeof out->digest, "%s", blob.digest);
+    snprintf(out->content_type, sizeof out->content_type, "%s", blob.content_type);
+    snprintf(out->filename, sizeof out->filename, "%s", blob.filename);
     json_object *d = json_object_new_object();
-    put_str(d, "report_id", report_id);
-    put_str(d, "format", format);
+    put_str(d, "report_id", blob.report_id);
+    put_str(d, "format", blob.format);
     put_str(d, "digest", out->digest);
-    put_int(d, "size", size);
+    put_int(d, "size", blob.size);
     rc = auth_evidence(db, a, "report.artifact_downloaded", ref, "success", request_id, d, NULL);
     json_object_put(d);
     if (rc) render_content_free(out);
@@ -1277,15 +1293,15 @@ static json_object *grc_meta(json_object *meta, const char *report_id, const cha
 static int grc_package(json_object *posture, json_object *meta, buf_t *out) {
     int64_t ms = 0;
     if (rfc3339_parse(jstr(meta, "as_of"), &ms)) ms = 0;
-    zipw_t *z;
-    int rc = zipw_new((time_t)(ms / 1000), &z);
+    pkgw_t *z;
+    int rc = pkgw_new((time_t)(ms / 1000), &z);
     if (rc) return rc;
     json_object *manifest = json_object_new_object(), *files = json_object_new_array();
     put_str(manifest, "package_type", "grc_upload");
     put_str(manifest, "tenant_ref", jstr(meta, "tenant_ref"));
     json_object_object_add(manifest, "as_of", json_object_get(get(meta, "as_of")));
     json_object_object_add(manifest, "period", json_object_get(get(meta, "period")));
-    buf_t sums = BUF_INIT, part = BUF_INIT;
+    buf_t part = BUF_INIT;
     char digest[SHA256_HEX_LEN + 1];
     for (int i = 0; !rc && i < NGRC_FILES; i++) {
         buf_reset(&part);
@@ -1293,9 +1309,7 @@ static int grc_package(json_object *posture, json_object *meta, buf_t *out) {
         rc = renderer_render_posture(NULL, grc_files[i].report_id, grc_files[i].format, posture, m, NULL, &part);
         json_object_put(m);
         if (rc) break;
-        sha256_hex(part.data ? part.data : "", part.len, digest);
-        zipw_add(z, grc_files[i].name, part.data ? part.data : "", part.len);
-        buf_printf(&sums, "%s  %s\n", digest, grc_files[i].name);
+        pkgw_add(z, grc_files[i].name, part.data, part.len, digest);
         json_object *f = json_object_new_object();
         put_str(f, "name", grc_files[i].name);
         put_str(f, "report_id", grc_files[i].report_id);
@@ -1309,17 +1323,14 @@ static int grc_package(json_object *posture, json_object *meta, buf_t *out) {
         buf_reset(&part);
         rc = jcs_serialize(manifest, &part);
     }
-    if (!rc) {
-        sha256_hex(part.data ? part.data : "", part.len, digest);
-        zipw_add(z, "manifest.json", part.data ? part.data : "", part.len);
-        buf_printf(&sums, "%s  manifest.json\n", digest);
-        zipw_add(z, "SHA256SUMS", sums.data ? sums.data : "", sums.len);
-    }
+    if (!rc) pkgw_add(z, "manifest.json", part.data, part.len, NULL);
     json_object_put(manifest);
     buf_free(&part);
-    buf_free(&sums);
-    int frc = zipw_finish(z, out);
-    return rc ? rc : frc;
+    if (rc) {
+        pkgw_abort(z);
+        return rc;
+    }
+    return pkgw_finish(z, out);
 }
 
 static json_object *coverage_list(json_object *posture) {
@@ -1929,7 +1940,7 @@ static int mkdir_p(const char *dir) {
 
 /* <dir>/<tenant-ulid>/<digest>: written once via temp file + fsync + rename;
  * an existing file of the right size is kept (content-addressed) */
-static int store_bytes(const config_t *cfg, const char *tenant_ulid, const char *digest, const buf_t *b) {
+int renderer_store_bytes(const config_t *cfg, const char *tenant_ulid, const char *digest, const buf_t *b) {
     char dir[1100], path[1200], tmp[1250];
     snprintf(dir, sizeof dir, "%s/%s", cfg->artifacts_dir, tenant_ulid);
     snprintf(path, sizeof path, "%s/%s", dir, digest);
@@ -2116,7 +2127,7 @@ static void run_job(db_t *db, const config_t *cfg, const tmpl_set_t *tmpl, job_t
         fail_request(db, j, "render_failed", false);
         return;
     }
-    rc = store_bytes(cfg, tenant_ulid, digest, &bytes);
+    rc = renderer_store_bytes(cfg, tenant_ulid, digest, &bytes);
     size_t size = bytes.len;
     buf_free(&bytes);
     if (rc) {

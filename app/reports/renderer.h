@@ -89,6 +89,30 @@ int renderer_artifact_content(db_t *db, const config_t *cfg, const actor_t *a, c
                               const char *request_id, render_content_t *out);
 void render_content_free(render_content_t *c);
 
+/* an artifact's row and its bytes, verified against the stored digest
+ * (AISPM_EIO when missing or altered), without evidence: for modules that
+ * bundle artifacts (reports/export_packages.c) and record their own. The
+ * caller frees bytes. */
+typedef struct {
+    long long id, size;
+    char ref[REF_MAX], report_id[80], format[24], digest[65], content_type[100], filename[200];
+    char evidence_ref[EVIDENCE_REF_MAX]; /* report.rendered, full form */
+    buf_t bytes;
+} artifact_blob_t;
+int renderer_artifact_load(db_t *db, const config_t *cfg, long long tenant_id, const char *artifact_ref,
+                           artifact_blob_t *out);
+
+/* reads <artifacts_dir>/<storage_path> into out (reset first) and checks
+ * its size and SHA-256; AISPM_EIO when missing or altered (out freed) */
+int renderer_read_stored(const config_t *cfg, const char *storage_path, long long size, const char *digest,
+                         buf_t *out);
+
+/* stores bytes content-addressed and immutable as
+ * <artifacts_dir>/<tenant_ulid>/<digest> (temp file, fsync, mode 0440,
+ * rename, directory fsync; an existing file of the right size is kept).
+ * 0 or AISPM_EIO. */
+int renderer_store_bytes(const config_t *cfg, const char *tenant_ulid, const char *digest, const buf_t *b);
+
 /* job worker step: claims and runs up to max_jobs render jobs; *ran (may be
  * NULL) receives how many were run. tmpl may be NULL (html/markdown renders
  * then fail with template_unavailable). */

@@ -406,6 +406,18 @@ void resp_html(req_t *r, int status, const char *html, size_t len) {
     set_body(r, status, "text/html; charset=utf-8", html, len);
 }
 
+void resp_attachment(req_t *r, const char *ctype, const buf_t *bytes, const char *filename, const char *digest,
+                     const char *digest_header) {
+    char disp[300], etag[80];
+    snprintf(disp, sizeof disp, "attachment; filename=\"%s\"", filename);
+    snprintf(etag, sizeof etag, "\"sha256-%s\"", digest);
+    set_body(r, 200, ctype, bytes->data ? bytes->data : "", bytes->len);
+    resp_header(r, "Content-Disposition", disp);
+    resp_header(r, digest_header, digest);
+    resp_header(r, "ETag", etag);
+    resp_header(r, "Cache-Control", "private, no-store");
+}
+
 void resp_redirect(req_t *r, const char *location) {
     /* only local paths: never an open redirect */
     if (location[0] != '/' || location[1] == '/' || location[1] == '\\') location = "/portal/";

@@ -137,6 +137,11 @@ void resp_json(req_t *r, int status, json_object *body); /* takes ownership */
 void resp_html(req_t *r, int status, const char *html, size_t len);
 void resp_text(req_t *r, int status, const char *ctype, const char *body, size_t len);
 void resp_redirect(req_t *r, const char *location); /* 303 See Other */
+/* 200 with stored bytes as a download: Content-Disposition attachment with
+ * filename (the caller guarantees [A-Za-z0-9_.-] only), ETag "sha256-<hex>",
+ * <digest_header>: <hex> and Cache-Control private, no-store */
+void resp_attachment(req_t *r, const char *ctype, const buf_t *bytes, const char *filename, const char *digest,
+                     const char *digest_header);
 /* renders templates/<name> inside templates/layout with the standard page
  * context (actor, nav, csrf, flash) merged into data; takes ownership */
 void resp_page(req_t *r, int status, const char *tmpl, const char *title, json_object *data);

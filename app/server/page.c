@@ -18,6 +18,7 @@ static const struct {
     {"/portal/renders", "Renders", "renders", PERM_CATALOG_READ},
     {"/portal/schedules", "Schedules", "schedules", PERM_CATALOG_READ},
     {"/portal/operations", "Operations", "operations", PERM_AUDIT_READ},
+    {"/portal/packages", "Packages", "packages", PERM_CATALOG_READ},
     {"/portal/setup", "Setup wizard", "setup", PERM_SETTINGS_WRITE},
     {"/portal/brand", "Brand", "brand", PERM_SETTINGS_READ},
     {"/portal/audit", "Evidence chain", "audit", PERM_AUDIT_READ},

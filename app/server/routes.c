@@ -14,6 +14,7 @@ const route_t aispm_routes[] = {
     {"GET", "/readyz", PERM_PUBLIC, api_readyz, 0, "readyz"},
     {"GET", "/metrics", PERM_PUBLIC, api_metrics, 0, "metrics"},
     {"GET", "/.well-known/jwks.json", PERM_PUBLIC, api_jwks, 0, "jwks"},
+    {"GET", "/.well-known/aispm-signing-cert.pem", PERM_PUBLIC, api_signing_cert, 0, "signing_cert"},
 
     /* identity and tokens */
     {"GET", "/enterprise/aispm/me", PERM_SELF, api_whoami, 0, "api_me"},
@@ -64,6 +65,16 @@ const route_t aispm_routes[] = {
     {"GET", "/enterprise/aispm/reports/operations/dashboard", PERM_AUDIT_READ, api_operations_dashboard, 0,
      "api_operations_dashboard"},
 
+    /* signed export packages */
+    {"POST", "/enterprise/aispm/reports/packages", PERM_REPORTS_RENDER, api_packages_create, 0, "api_packages_create"},
+    {"GET", "/enterprise/aispm/reports/packages", PERM_CATALOG_READ, api_packages_list, 0, "api_packages_list"},
+    {"GET", "/enterprise/aispm/reports/packages/{package_ref}", PERM_CATALOG_READ, api_package_get, 0,
+     "api_package_get"},
+    {"GET", "/enterprise/aispm/reports/packages/{package_ref}/manifest", PERM_CATALOG_READ, api_package_manifest, 0,
+     "api_package_manifest"},
+    {"GET", "/enterprise/aispm/reports/packages/{package_ref}/content", PERM_CATALOG_READ, api_package_content, 0,
+     "api_package_content"},
+
     /* setup wizard */
     {"GET", "/enterprise/aispm/reports/setup", PERM_SETTINGS_READ, api_setup_get, 0, "api_setup"},
     {"PUT", "/enterprise/aispm/reports/setup/steps/{step_id}", PERM_SETTINGS_WRITE, api_setup_step_put, 0,
@@ -110,6 +121,9 @@ const route_t aispm_routes[] = {
     {"POST", "/portal/schedules/{schedule_ref}/delete", PERM_REPORTS_SEND, portal_schedule_delete, P,
      "portal_schedule_delete"},
     {"GET", "/portal/operations", PERM_AUDIT_READ, portal_operations, P, "portal_operations"},
+    {"GET", "/portal/packages", PERM_CATALOG_READ, portal_packages, P, "portal_packages"},
+    {"POST", "/portal/packages", PERM_REPORTS_RENDER, portal_packages_post, P, "portal_packages_post"},
+    {"GET", "/portal/packages/{package_ref}", PERM_CATALOG_READ, portal_package_get, P, "portal_package"},
     {"GET", "/portal/setup", PERM_SETTINGS_WRITE, portal_setup, P, "portal_setup"},
     {"GET", "/portal/setup/{step_id}", PERM_SETTINGS_WRITE, portal_setup_step_get, P, "portal_setup_step"},
     {"POST", "/portal/setup/{step_id}", PERM_SETTINGS_WRITE, portal_setup_step_post, P, "portal_setup_step_post"},

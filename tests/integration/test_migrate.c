@@ -244,7 +244,7 @@ static void test_migrate_refuses_changed_migration(void **state) {
     assert_int_equal(applied, 0);
 }
 
-/* grants: evidence_* and signing_keys SELECT/INSERT only, schema_migrations
+/* grants: evidence_*, signing_keys and signing_certificates SELECT/INSERT only, schema_migrations
  * SELECT only, other tables SELECT/INSERT/UPDATE/
  * DELETE, nothing at database or global level */
 static void test_app_user_grants(void **state) {
@@ -266,7 +266,9 @@ static void test_app_user_grants(void **state) {
         const char *t = db_res_str(r, 0);
         if (strncmp(t, "it_probe_", 9) == 0) continue;
         const char *privs = "DELETE,INSERT,SELECT,UPDATE";
-        if (strncmp(t, "evidence_", 9) == 0 || strcmp(t, "signing_keys") == 0) privs = "INSERT,SELECT";
+        if (strncmp(t, "evidence_", 9) == 0 || strcmp(t, "signing_keys") == 0 ||
+            strcmp(t, "signing_certificates") == 0)
+            privs = "INSERT,SELECT";
         if (strcmp(t, "schema_migrations") == 0) privs = "SELECT";
         /* GRANTEE sorts '127.0.0.1' before 'localhost' */
         int k = snprintf(expect + used, sizeof expect - used, "%s '%s'@'127.0.0.1':%s\n%s '%s'@'localhost':%s\n", t,
