@@ -12,8 +12,11 @@
 #include <string.h>
 #include <time.h>
 
+#include <curl/curl.h>
+
 #include "cli/admin.h"
 #include "core/log.h"
+#include "reports/delivery.h"
 #include "server/master.h"
 
 static void usage(FILE *f) {
@@ -44,6 +47,10 @@ int main(int argc, char **argv) {
      * (libzip entry times) must not vary with the host's zone */
     setenv("TZ", "UTC", 1);
     tzset();
+    /* libcurl's global state (TLS backends) before any thread or fork;
+     * approval handlers of the areas registered once per process */
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    delivery_init();
     const char *config = getenv("AISPM_CONFIG");
     if (!config) config = "/etc/aispm/aispm.conf";
     int i = 1;

@@ -37,9 +37,10 @@ AISPM_PACKAGES=(
     # run
     mariadb-server mariadb-client nginx curl ca-certificates fonts-dejavu-core tzdata
     # test
-    python3 python3-jsonschema python3-aiosmtpd python3-pytest
+    python3 python3-jsonschema python3-aiosmtpd python3-pytest openssl
     python3-openpyxl python3-docx unzip poppler-utils xmlsec1 libxml2-utils
     chromium nodejs npm
+    qpdf
 )
 
 : "${AISPM_BIN:=$AISPM_REPO/build/aispm}"

@@ -63,6 +63,29 @@ void api_package_get(req_t *r);
 void api_package_manifest(req_t *r);
 void api_package_content(req_t *r);
 void api_signing_cert(req_t *r);
+/* api/rooms_api.c */
+void api_rooms_create(req_t *r);
+void api_rooms_list(req_t *r);
+void api_rooms_get(req_t *r);
+void api_rooms_revoke(req_t *r);
+void api_rooms_invite(req_t *r);
+void api_rooms_auditors(req_t *r);
+void api_rooms_revoke_auditor(req_t *r);
+void api_rooms_access_events(req_t *r);
+/* api/delivery_api.c */
+void api_send_create(req_t *r);
+void api_setup_test_delivery(req_t *r);
+void api_recipient_policy_get(req_t *r);
+void api_recipient_policy_put(req_t *r);
+void api_approvals_list(req_t *r);
+void api_approval_get(req_t *r);
+void api_approval_decide(req_t *r);
+void api_deliveries_list(req_t *r);
+void api_delivery_get(req_t *r);
+void api_delivery_retry(req_t *r);
+void api_delivery_endpoints_get(req_t *r);
+void api_delivery_audit_list(req_t *r);
+void api_delivery_endpoints_put(req_t *r);
 
 /* portal/portal.c */
 void portal_root(req_t *r);
@@ -105,5 +128,34 @@ void portal_brand_post(req_t *r);
 void portal_packages(req_t *r);
 void portal_packages_post(req_t *r);
 void portal_package_get(req_t *r);
+/* portal/portal_rooms.c */
+void portal_rooms(req_t *r);
+void portal_room(req_t *r);
+void portal_room_artifact(req_t *r);
+void portal_room_download(req_t *r);
+void portal_room_mfa(req_t *r);
+void portal_mfa(req_t *r);
+void portal_mfa_post(req_t *r);
+void portal_invitation(req_t *r);
+void portal_invitation_post(req_t *r);
+void portal_rooms_manage(req_t *r);
+void portal_rooms_manage_create(req_t *r);
+void portal_rooms_manage_room(req_t *r);
+void portal_rooms_manage_invite(req_t *r);
+void portal_rooms_manage_revoke(req_t *r);
+void portal_rooms_manage_revoke_auditor(req_t *r);
+/* portal/portal_delivery.c */
+void portal_delivery_decorate_artifact(req_t *r, json_object *page);
+void portal_send_post(req_t *r);
+void portal_test_delivery_get(req_t *r);
+void portal_test_delivery_post(req_t *r);
+void portal_deliveries(req_t *r);
+void portal_delivery_get(req_t *r);
+void portal_delivery_retry(req_t *r);
+void portal_approvals(req_t *r);
+void portal_approval_decide(req_t *r);
+void portal_recipient_policy(req_t *r);
+void portal_recipient_policy_domain(req_t *r);
+void portal_inbox(req_t *r);
 
 #endif

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "audit/evidence.h"
+#include "reports/evidence_rooms.h"
 #include "core/config.h"
 #include "core/err.h"
 #include "core/hash.h"
@@ -30,6 +31,7 @@
 #include "reports/ingestion.h"
 #include "reports/scheduler.h"
 #include "reports/renderer.h"
+#include "reports/recipients.h"
 #include "server/auth.h"
 #include "server/rbac.h"
 
@@ -428,6 +430,12 @@ static int cmd_seed_demo(admin_t *a, int argc, char **argv) {
         return 1;
     }
     if (seed_history(a, &t)) return 1;
+    /* a recipient policy to look at: acme.example internal, auditor.example
+     * needs approval, competitor.example denied, one group */
+    if (recipients_seed_default(a->db, t.tenant_id, t.tenant_ref, "acme.example")) {
+        fprintf(stderr, "aispm: cannot seed the demo recipient policy\n");
+        return 1;
+    }
     /* keep existing logins when the file is there; otherwise (re)set passwords */
     if (logins && access(logins, R_OK) == 0 && !created) {
         FILE *f = fopen(logins, "r");
@@ -523,6 +531,19 @@ static int cmd_verify(admin_t *a, int argc, char **argv) {
             failures++;
             printf("%s: FAILED %s at seq %lld%s%s: %s\n", slugs[i], v.problem, v.bad_seq, v.bad_ref[0] ? " event " : "",
                    v.bad_ref, v.message);
+        }
+        /* the evidence rooms' access-event chains */
+        rooms_verify_result_t rv;
+        if (rooms_verify(a->db, ids[i], &rv)) {
+            fprintf(stderr, "aispm: verification of %s's evidence rooms could not run\n", slugs[i]);
+            return 1;
+        }
+        if (rv.ok) {
+            printf("%s: rooms OK %lld rooms, %lld access events verified\n", slugs[i], rv.rooms, rv.events);
+        } else {
+            failures++;
+            printf("%s: rooms FAILED %s in %s at seq %lld: %s\n", slugs[i], rv.problem, rv.room_ref, rv.bad_seq,
+                   rv.message);
         }
     }
     return failures ? 1 : 0;

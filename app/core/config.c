@@ -42,6 +42,9 @@ void config_defaults(config_t *c) {
     c->login_max_failures_per_client = 20;
     c->evidence_max_link_delay_ms = 5000;
     c->checkpoint_interval_s = 60;
+    c->delivery_retry_base_ms = 30000;
+    c->delivery_lock_s = 120;
+    snprintf(c->public_url, sizeof c->public_url, "https://localhost");
     snprintf(c->log_level, sizeof c->log_level, "info");
 }
 
@@ -145,6 +148,13 @@ static int apply(config_t *c, const char *k, const char *v) {
     if (!strcmp(k, "evidence_max_link_delay_ms"))
         return set_int(&c->evidence_max_link_delay_ms, v, 100, 3600000);
     if (!strcmp(k, "checkpoint_interval_s")) return set_int(&c->checkpoint_interval_s, v, 1, 86400);
+    if (!strcmp(k, "delivery_retry_base_ms")) return set_int(&c->delivery_retry_base_ms, v, 10, 3600000);
+    if (!strcmp(k, "delivery_lock_s")) return set_int(&c->delivery_lock_s, v, 3, 3600);
+    if (!strcmp(k, "public_url")) {
+        if (strncmp(v, "https://", 8) && strncmp(v, "http://", 7)) return -1;
+        return set_str(c->public_url, sizeof c->public_url, v);
+    }
+    if (!strcmp(k, "smtp_ca_file")) return *v ? set_path(c, c->smtp_ca_file, sizeof c->smtp_ca_file, v) : 0;
     if (!strcmp(k, "log_level")) {
         if (strcmp(v, "debug") && strcmp(v, "info") && strcmp(v, "warn") && strcmp(v, "error")) return -1;
         return set_str(c->log_level, sizeof c->log_level, v);

@@ -52,6 +52,12 @@ typedef struct {
     int evidence_max_link_delay_ms;
     int checkpoint_interval_s;
 
+    /* delivery (reports/delivery.c) */
+    int delivery_retry_base_ms; /* first retry delay; doubles per attempt, plus jitter */
+    int delivery_lock_s;        /* a claimed delivery job is re-claimed after this (crashed worker) */
+    char public_url[512];       /* portal base URL used in e-mailed links */
+    char smtp_ca_file[1024];    /* extra CA bundle for SMTP/webhook TLS; "" = system store */
+
     char log_level[16];
 } config_t;
 

@@ -122,6 +122,11 @@ static json_object *recent_events(req_t *r, int limit) {
 }
 
 void portal_home(req_t *r) {
+    /* auditors see nothing but their evidence rooms: that list is their home */
+    if (rbac_role_has(r->actor.role, PERM_EVIDENCE_ROOMS_ACCESS) && !rbac_role_has(r->actor.role, PERM_CATALOG_READ)) {
+        portal_rooms(r);
+        return;
+    }
     json_object *d = json_object_new_object(), *setup = NULL;
     if (setup_state(r->app->db, &r->actor, &setup) == 0) {
         json_object *c, *t;

@@ -95,8 +95,10 @@ void portal_render_get(req_t *r) {
     json_object_object_add(st, "finished", json_object_new_boolean(finished));
     json_object_object_add(st, "succeeded", json_object_new_boolean(!strcmp(status, "succeeded")));
     if (json_object_object_get_ex(st, "artifact_ref", &v) &&
-        renderer_artifact(r->app->db, &r->actor, json_object_get_string(v), &art) == 0)
+        renderer_artifact(r->app->db, &r->actor, json_object_get_string(v), &art) == 0) {
         json_object_object_add(st, "artifact", art);
+        portal_delivery_decorate_artifact(r, st);
+    }
     resp_page(r, 200, "render", "Render", st);
 }
 

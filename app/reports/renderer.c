@@ -21,6 +21,7 @@
 #include "core/log.h"
 #include "core/ref.h"
 #include "core/timeutil.h"
+#include "db/jobs.h"
 #include "render/csvw.h"
 #include "render/xlsxw.h"
 #include "render/jws.h"
@@ -28,6 +29,7 @@
 #include "render/pkgw.h"
 #include "render/zipw.h"
 #include "reports/catalog.h"
+#include "reports/delivery.h"
 #include "reports/ingestion.h"
 #include "reports/setup.h"
 #include "server/auth.h"
@@ -269,6 +271,21 @@ int renderer_artifact_load(db_t *db, const config_t *cfg, long long tenant_id, c
     return rc;
 }
 
+int renderer_artifact_bytes(db_t *db, const config_t *cfg, long long tenant_id, const char *ref,
+                            render_content_t *out) {
+    memset(out, 0, sizeof *out);
+    artifact_blob_t blob;
+    int rc = renderer_artifact_load(db, cfg, tenant_id, ref, &blob);
+    if (rc) return rc;
+    out->bytes = blob.bytes;
+    snprintf(out->digest, sizeof out->digest, "%s", blob.digest);
+    snprintf(out->content_type, sizeof out->content_type, "%s", blob.content_type);
+    snprintf(out->filename, sizeof out->filename, "%s", blob.filename);
+    snprintf(out->report_id, sizeof out->report_id, "%s", blob.report_id);
+    snprintf(out->format, sizeof out->format, "%s", blob.format);
+    return 0;
+}
+
 int renderer_read_stored(const config_t *cfg, const char *storage_path, long long size, const char *digest,
                          buf_t *out) {
     char path[2200], hex[SHA256_HEX_LEN + 1];
@@ -285,19 +302,13 @@ int renderer_read_stored(const config_t *cfg, const char *storage_path, long lon
 
 int renderer_artifact_content(db_t *db, const config_t *cfg, const actor_t *a, const char *ref,
                               const char *request_id, render_content_t *out) {
-    memset(out, 0, sizeof *out);
-    artifact_blob_t blob;
-    int rc = renderer_artifact_load(db, cfg, a->tenant_id, ref, &blob);
+    int rc = renderer_artifact_bytes(db, cfg, a->tenant_id, ref, out);
     if (rc) return rc;
-    out->bytes = blob.bytes;
-    snprintf(out->digest, sizeof out->digest, "%s", blob.digest);
-    snprintf(out->content_type, sizeof out->content_type, "%s", blob.content_type);
-    snprintf(out->filename, sizeof out->filename, "%s", blob.filename);
     json_object *d = json_object_new_object();
-    put_str(d, "report_id", blob.report_id);
-    put_str(d, "format", blob.format);
+    put_str(d, "report_id", out->report_id);
+    put_str(d, "format", out->format);
     put_str(d, "digest", out->digest);
-    put_int(d, "size", blob.size);
+    put_int(d, "size", (long long)out->bytes.len);
     rc = auth_evidence(db, a, "report.artifact_downloaded", ref, "success", request_id, d, NULL);
     json_object_put(d);
     if (rc) render_content_free(out);
@@ -1588,9 +1599,8 @@ int renderer_render_posture(const tmpl_set_t *tmpl, const char *report_id, const
 /* the render job                                                            */
 
 typedef struct {
-    long long job_id, render_id, tenant_id;
-    int attempts, max_attempts;
-    char worker[64];
+    job_claim_t q; /* the claimed `jobs` row */
+    long long render_id, tenant_id;
     /* request */
     char render_ref[REF_MAX], report_id[80], format[24], ps[RFC3339_MAX], pe[RFC3339_MAX], state[16];
     char tenant_ref[REF_MAX], tenant_name[201], requested_by[REF_MAX];
@@ -1605,60 +1615,20 @@ static void set_progress(db_t *db, const job_t *j, int progress) {
             DB_ARGS(DBI(progress), DBS(now), DBI(j->render_id), DBI(j->tenant_id)), NULL, NULL);
 }
 
-/* 1 claimed, 0 nothing to do, <0 error */
+/* 1 claimed, 0 nothing to do, <0 error (the queue: db/jobs.c) */
 static int claim(db_t *db, job_t *j) {
-    char now[RFC3339_MAX], until[RFC3339_MAX];
-    int64_t t = now_ms();
-    sql_datetime_format(t, now);
-    sql_datetime_format(t + JOB_LOCK_S * 1000LL, until);
-    int rc = db_begin(db);
-    if (rc) return rc;
-    db_res_t *res;
-    rc = db_query(db,
-                  "SELECT id, CAST(JSON_VALUE(payload, '$.render_id') AS UNSIGNED), tenant_id, attempts, max_attempts "
-                  "FROM jobs WHERE kind = '" RENDER_JOB_KIND "' AND ((state = 'queued' AND run_at <= ?) OR "
-                  "(state = 'running' AND locked_until < ?)) ORDER BY run_at, id LIMIT 1 FOR UPDATE SKIP LOCKED",
-                  DB_ARGS(DBS(now), DBS(now)), &res);
-    if (rc) {
-        db_rollback(db);
-        return rc;
+    int rc = jobs_claim(db, RENDER_JOB_KIND, "$.render_id", JOB_LOCK_S, &j->q);
+    if (rc == 1) {
+        j->render_id = j->q.payload_id;
+        j->tenant_id = j->q.tenant_id;
     }
-    int found = 0;
-    if (db_res_next(res)) {
-        j->job_id = db_res_int(res, 0);
-        j->render_id = db_res_int(res, 1);
-        j->tenant_id = db_res_int(res, 2);
-        j->attempts = (int)db_res_int(res, 3) + 1;
-        j->max_attempts = (int)db_res_int(res, 4);
-        found = 1;
-    }
-    db_res_free(res);
-    if (found)
-        rc = db_exec(db,
-                     "UPDATE jobs SET state = 'running', attempts = ?, locked_by = ?, locked_until = ?, "
-                     "updated_at = ? WHERE id = ?",
-                     DB_ARGS(DBI(j->attempts), DBS(j->worker), DBS(until), DBS(now), DBI(j->job_id)), NULL, NULL);
-    if (rc) {
-        db_rollback(db);
-        return rc;
-    }
-    rc = db_commit(db);
-    return rc ? rc : found;
+    return rc;
 }
 
 /* marks the job finished (state done|failed|dead) if this worker still owns
  * it; inside the caller's transaction. AISPM_ECONFLICT when it lost the job. */
 static int job_finish(db_t *db, const job_t *j, const char *state, const char *err) {
-    char now[RFC3339_MAX];
-    sql_datetime_format(now_ms(), now);
-    uint64_t n = 0;
-    int rc = db_exec(db,
-                     "UPDATE jobs SET state = ?, locked_by = NULL, locked_until = NULL, last_error = ?, updated_at = ? "
-                     "WHERE id = ? AND locked_by = ? AND attempts = ? AND state = 'running'",
-                     DB_ARGS(DBS(state), DBS(err), DBS(now), DBI(j->job_id), DBS(j->worker), DBI(j->attempts)), &n,
-                     NULL);
-    if (!rc && n == 0) rc = AISPM_ECONFLICT;
-    return rc;
+    return jobs_finish(db, &j->q, state, err);
 }
 
 static int job_evidence(db_t *db, const job_t *j, const char *action, const char *object_ref, const char *outcome,
@@ -1687,8 +1657,13 @@ static void fail_request(db_t *db, const job_t *j, const char *code, bool dead) 
         put_str(d, "format", j->format);
         put_str(d, "error_code", code);
         if (j->requested_by[0]) put_str(d, "requested_by", j->requested_by);
-        rc = job_evidence(db, j, "report.render_failed", j->render_ref, "failure", d, NULL);
+        char fref[EVIDENCE_REF_MAX];
+        rc = job_evidence(db, j, "report.render_failed", j->render_ref, "failure", d, fref);
         json_object_put(d);
+        if (!rc)
+            rc = delivery_audit_record(db, j->tenant_id, j->tenant_ref,
+                                       j->requested_by[0] ? j->requested_by : "system", "render", "failed",
+                                       j->report_id, j->format, j->render_ref, fref);
     }
     if (!rc)
         rc = db_exec(db,
@@ -1706,18 +1681,11 @@ static void fail_request(db_t *db, const job_t *j, const char *code, bool dead) 
 /* a transient failure: back to the queue with a backoff, or failed for good
  * after max_attempts */
 static void retry_or_fail(db_t *db, const job_t *j, const char *code) {
-    if (j->attempts >= j->max_attempts) {
+    if (j->q.attempts >= j->q.max_attempts) {
         fail_request(db, j, code, true);
         return;
     }
-    char now[RFC3339_MAX], at[RFC3339_MAX];
-    int64_t t = now_ms();
-    sql_datetime_format(t, now);
-    sql_datetime_format(t + (1000LL << (j->attempts < 8 ? j->attempts : 8)), at);
-    db_exec(db,
-            "UPDATE jobs SET state = 'queued', run_at = ?, locked_by = NULL, locked_until = NULL, last_error = ?, "
-            "updated_at = ? WHERE id = ? AND locked_by = ? AND attempts = ?",
-            DB_ARGS(DBS(at), DBS(code), DBS(now), DBI(j->job_id), DBS(j->worker), DBI(j->attempts)), NULL, NULL);
+    jobs_requeue(db, &j->q, now_ms() + (1000LL << (j->q.attempts < 8 ? j->q.attempts : 8)), code);
 }
 
 static int load_request(db_t *db, job_t *j) {
@@ -2051,7 +2019,7 @@ static void run_job(db_t *db, const config_t *cfg, const tmpl_set_t *tmpl, job_t
         retry_or_fail(db, j, "data_unavailable");
         return;
     }
-    if (j->attempts > j->max_attempts) {
+    if (j->q.attempts > j->q.max_attempts) {
         fail_request(db, j, "render_attempts_exhausted", true);
         return;
     }
@@ -2186,6 +2154,11 @@ static void run_job(db_t *db, const config_t *cfg, const tmpl_set_t *tmpl, job_t
         if (j->requested_by[0]) put_str(d, "requested_by", j->requested_by);
         rc = job_evidence(db, j, "report.rendered", aref, "success", d, ev_ref);
         json_object_put(d);
+        /* the render as a delivery audit event (action render), same evidence */
+        if (!rc)
+            rc = delivery_audit_record(db, j->tenant_id, j->tenant_ref,
+                                       j->requested_by[0] ? j->requested_by : "system", "render", "rendered",
+                                       j->report_id, j->format, aref, ev_ref);
     }
     if (!rc && created) {
         uint64_t id = 0;
@@ -2210,7 +2183,7 @@ static void run_job(db_t *db, const config_t *cfg, const tmpl_set_t *tmpl, job_t
         /* ECONFLICT: a racing render stored the same artifact, or another
          * worker re-claimed the job after our lock expired; either way the
          * next attempt (if the job is still ours) finds the row */
-        if (rc != AISPM_ECONFLICT || j->attempts < j->max_attempts) retry_or_fail(db, j, "data_unavailable");
+        if (rc != AISPM_ECONFLICT || j->q.attempts < j->q.max_attempts) retry_or_fail(db, j, "data_unavailable");
         return;
     }
     db_commit(db);
@@ -2274,7 +2247,6 @@ int renderer_run_pending(db_t *db, const config_t *cfg, const tmpl_set_t *tmpl, 
     for (int i = 0; i < max_jobs; i++) {
         job_t j;
         memset(&j, 0, sizeof j);
-        snprintf(j.worker, sizeof j.worker, "pid:%ld", (long)getpid());
         rc = claim(db, &j);
         if (rc <= 0) break;
         run_job(db, cfg, tmpl, &j);

@@ -82,12 +82,18 @@ typedef struct {
     char content_type[100];
     char filename[200];
     char digest[65];
+    char report_id[80];
+    char format[24];
 } render_content_t;
 /* reads the artifact's bytes (verified against the digest: AISPM_EIO when the
  * file is missing or altered) and records report.artifact_downloaded */
 int renderer_artifact_content(db_t *db, const config_t *cfg, const actor_t *a, const char *artifact_ref,
                               const char *request_id, render_content_t *out);
 void render_content_free(render_content_t *c);
+/* the same bytes and checks for a tenant, without evidence: for callers that
+ * record their own (evidence-room downloads) */
+int renderer_artifact_bytes(db_t *db, const config_t *cfg, long long tenant_id, const char *artifact_ref,
+                            render_content_t *out);
 
 /* an artifact's row and its bytes, verified against the stored digest
  * (AISPM_EIO when missing or altered), without evidence: for modules that

@@ -19,10 +19,17 @@ static const struct {
     {"/portal/schedules", "Schedules", "schedules", PERM_CATALOG_READ},
     {"/portal/operations", "Operations", "operations", PERM_AUDIT_READ},
     {"/portal/packages", "Packages", "packages", PERM_CATALOG_READ},
+    {"/portal/inbox", "Inbox", "inbox", PERM_CATALOG_READ},
+    {"/portal/deliveries", "Deliveries", "deliveries", PERM_CATALOG_READ},
+    {"/portal/approvals", "Approvals", "approvals", PERM_CATALOG_READ},
+    {"/portal/recipient-policy", "Recipient policy", "recipient-policy", PERM_SETTINGS_READ},
     {"/portal/setup", "Setup wizard", "setup", PERM_SETTINGS_WRITE},
     {"/portal/brand", "Brand", "brand", PERM_SETTINGS_READ},
     {"/portal/audit", "Evidence chain", "audit", PERM_AUDIT_READ},
     {"/portal/tokens", "API tokens", "tokens", PERM_TOKENS_MANAGE},
+    {"/portal/evidence-rooms", "Evidence rooms", "evidence-rooms", PERM_EVIDENCE_ROOMS_MANAGE},
+    {"/portal/rooms", "My evidence rooms", "rooms", PERM_EVIDENCE_ROOMS_ACCESS},
+    {"/portal/mfa", "Two-factor", "mfa", PERM_EVIDENCE_ROOMS_ACCESS},
 };
 
 void resp_page(req_t *r, int status, const char *tmpl, const char *title, json_object *data) {

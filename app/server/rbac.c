@@ -36,6 +36,8 @@ static const struct {
     [PERM_USERS_MANAGE] = {PERM_USERS_MANAGE, "users.manage", SCOPE_ADMIN, "manage users and roles"},
     [PERM_EVIDENCE_ROOMS_MANAGE] = {PERM_EVIDENCE_ROOMS_MANAGE, "evidence_rooms.manage", SCOPE_REPORTS_WRITE,
                                     "create and revoke evidence rooms"},
+    [PERM_EVIDENCE_ROOMS_ACCESS] = {PERM_EVIDENCE_ROOMS_ACCESS, "evidence_rooms.access", SCOPE_REPORTS_READ,
+                                    "an auditor's own evidence rooms (nothing else)"},
     [PERM_TRIAL_OPERATE] = {PERM_TRIAL_OPERATE, "trial.operate", SCOPE_ADMIN, "run the trial validation"},
 };
 
@@ -58,8 +60,8 @@ static const unsigned role_perms[ROLE_COUNT] = {
         P(PERM_REPORTS_SEND),
     /* approver */
     P(PERM_CATALOG_READ) | P(PERM_AUDIT_READ) | P(PERM_APPROVALS_DECIDE),
-    /* auditor */
-    P(PERM_CATALOG_READ) | P(PERM_AUDIT_READ),
+    /* auditor: invited accounts that see their own evidence rooms only */
+    P(PERM_EVIDENCE_ROOMS_ACCESS),
     /* grc_analyst */
     P(PERM_CATALOG_READ) | P(PERM_SETTINGS_READ) | P(PERM_TOKENS_MANAGE) | P(PERM_AUDIT_READ) |
         P(PERM_REPORTS_RENDER) | P(PERM_EVIDENCE_ROOMS_MANAGE),

@@ -30,6 +30,8 @@
 #include "core/log.h"
 #include "core/text.h"
 #include "core/timeutil.h"
+#include "reports/approvals.h"
+#include "reports/delivery.h"
 #include "reports/renderer.h"
 #include "reports/scheduler.h"
 #include "server/auth.h"
@@ -292,6 +294,9 @@ int job_worker_run(app_t *app) {
     while (!g_job_stop && getppid() == ppid) {
         int rendered = 0;
         if (renderer_run_pending(app->db, &app->cfg, app->tmpl, 4, &rendered) != 0) rendered = 0;
+        int delivered = 0, expired = 0;
+        if (delivery_run_pending(app->db, &app->cfg, 8, &delivered) != 0) delivered = 0;
+        if (approvals_expire_due(app->db, 16, &expired) != 0) expired = 0;
         int linked = 0;
         if (evidence_link_pending(app->db, 0, 1000, &linked) != 0) linked = 0;
         int64_t now = monotonic_ms();
@@ -305,7 +310,7 @@ int job_worker_run(app_t *app) {
             evidence_checkpoint(app->db, key, 0, app->cfg.checkpoint_interval_s, NULL);
             last_cp = now;
         }
-        if (linked < 1000 && rendered == 0) {
+        if (linked < 1000 && rendered == 0 && delivered == 0) {
             struct timespec ts = {0, 100 * 1000000L};
             nanosleep(&ts, NULL);
         }

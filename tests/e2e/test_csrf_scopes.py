@@ -116,11 +116,11 @@ def test_token_cannot_mint_wider_scopes(base_url, admin_cli, acme):
 
 
 def test_role_is_checked_before_anything_else(base_url, admin_cli, demo_logins):
-    email, password = demo_logins["auditor"]
-    # an auditor can hold only reports:read; admin is refused at creation
+    email, password = demo_logins["approver"]
+    # an approver cannot hold the admin scope: refused at creation
     p = admin_cli.run("create-token", "--tenant", "acme", "--user", email, "--scopes", "admin", check=False)
     assert p.returncode != 0 and not p.stdout.strip().startswith("aispm_")
-    auditor = Client(base_url, token=admin_cli.create_token("acme", email, "reports:read", name="e2e-auditor"))
+    auditor = Client(base_url, token=admin_cli.create_token("acme", email, "reports:read", name="e2e-approver"))
     assert auditor.get("/enterprise/aispm/audit/verify").status == 200
     settings = {"CAVRA_REPORT_FROM_ADDRESS": "auditor@acme.example", "CAVRA_REPORT_DEFAULT_TIMEZONE": "UTC",
                 "CAVRA_REPORT_RETENTION_DAYS": "30"}
