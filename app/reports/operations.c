@@ -73,6 +73,7 @@ static const char *failure_class(const char *reason) {
                                          "licence_inactive", NULL};
     for (int i = 0; render[i]; i++)
         if (!strcmp(reason, render[i])) return "render_error";
+    if (!strcmp(reason, "recipient_policy_blocked")) return "recipient_policy";
     return "unknown";
 }
 

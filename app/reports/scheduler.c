@@ -22,6 +22,7 @@
 #include "core/text.h"
 #include "core/timeutil.h"
 #include "reports/catalog.h"
+#include "reports/delivery.h"
 #include "reports/renderer.h"
 #include "reports/rrule.h"
 #include "reports/setup.h"
@@ -1579,26 +1580,109 @@ static int run_cas(db_t *db, const run_t *run, const char *from, const char *to,
     return rc ? rc : (int)n;
 }
 
+/* what the delivery step did with a run */
+typedef enum { DELIVER_OK = 0, DELIVER_HELD, DELIVER_TRANSIENT, DELIVER_FAILED } deliver_result_t;
+
+typedef struct {
+    deliver_result_t result;
+    const char *code;          /* error / hold code (static text) */
+    const char *failure_class; /* operations dashboard class when failed */
+    json_object *sends;        /* [{send_ref, artifact_ref, result, approval_ref?}] */
+} deliver_outcome_t;
+
+/* a JSON array column as a vector of borrowed strings (at most max) */
+static int str_vec(json_object *arr, const char **v, int max) {
+    int n = 0;
+    for (size_t i = 0; arr && json_object_is_type(arr, json_type_array) && i < json_object_array_length(arr) && n < max;
+         i++)
+        v[n++] = json_object_get_string(json_object_array_get_idx(arr, i));
+    return n;
+}
+
 /*
  * Deliver this occurrence's artifacts: the one place a scheduled run leaves
- * the Report Center. `download` (portal) delivery is complete once the
- * artifacts exist: they are listed in the tenant's portal and API. Other
- * modes go through the governed send path (recipient policy, approvals,
- * providers) with the run ref as idempotency key, so a repeat after a crash
- * cannot send twice. Until that path is part of this build, those modes fail
- * permanently with delivery_path_unavailable.
- * Returns 0 delivered, or AISPM_E* with *code and *transient set.
+ * the Report Center, and the only reader of the private recipients.
+ * `download` (portal) delivery is complete once the artifacts exist: they are
+ * listed in the tenant's portal and API. Every other mode goes through the
+ * governed send path, delivery_submit() (recipient policy, approvals,
+ * providers, retries and dead letter are its business), once per artifact
+ * with the idempotency key <run ref>:<n>, so a repeat after a crash or a
+ * retry finds the same send instead of sending twice. A blocked send fails
+ * the run (recipient_policy); a send held for an approval holds the run.
  */
-static int scheduler_deliver_occurrence(db_t *db, const sched_t *s, const run_t *run, json_object *artifacts,
-                                        const char **code, bool *transient) {
-    (void)db;
-    (void)run;
-    (void)artifacts;
-    *transient = false;
-    *code = NULL;
-    if (!strcmp(s->mode, "download")) return 0;
-    *code = "delivery_path_unavailable";
-    return AISPM_EINVAL;
+static void scheduler_deliver_occurrence(db_t *db, const sched_t *s, const run_t *run, json_object *artifacts,
+                                         deliver_outcome_t *out) {
+    memset(out, 0, sizeof *out);
+    out->sends = json_object_new_array();
+    if (!strcmp(s->mode, "download")) return;
+    db_res_t *res;
+    int rc = db_query(db, "SELECT recipients_private, groups_private FROM schedules WHERE tenant_id = ? AND id = ?",
+                      DB_ARGS(DBI(s->tenant_id), DBI(s->id)), &res);
+    if (rc) {
+        out->result = DELIVER_TRANSIENT, out->code = "database_unavailable";
+        return;
+    }
+    json_object *rj = NULL, *gj = NULL;
+    if (db_res_next(res)) {
+        rj = json_tokener_parse(db_res_str(res, 0));
+        gj = json_tokener_parse(db_res_str(res, 1));
+    }
+    db_res_free(res);
+    const char *rcpt[MAX_RECIPIENTS], *grp[MAX_GROUPS], *chs[8];
+    int nr = str_vec(rj, rcpt, MAX_RECIPIENTS), ng = str_vec(gj, grp, MAX_GROUPS), nc = str_vec(s->channels, chs, 8);
+    bool held = false;
+    for (size_t i = 0; i < json_object_array_length(artifacts) && out->result != DELIVER_FAILED; i++) {
+        json_object *art = json_object_array_get_idx(artifacts, i);
+        char key[80];
+        snprintf(key, sizeof key, "%s:%zu", run->ref, i);
+        delivery_request_t req = {
+            .tenant_id = s->tenant_id,
+            .tenant_ref = s->tenant_ref,
+            .origin = DELIVERY_ORIGIN_SCHEDULE,
+            .schedule_ref = s->ref,
+            .occurrence_ref = run->ref,
+            .artifact_ref = jstr(art, "artifact_ref"),
+            .recipients = rcpt,
+            .nrecipients = nr,
+            .groups = grp,
+            .ngroups = ng,
+            .channels = chs,
+            .nchannels = nc,
+            .idempotency_key = key,
+        };
+        delivery_outcome_t o;
+        rc = delivery_submit(db, &req, &o);
+        if (rc) {
+            out->result = DELIVER_TRANSIENT, out->code = "delivery_submit_failed";
+            break;
+        }
+        json_object *e = json_object_new_object(), *dl = json_object_new_array(), *ds = get(o.body, "deliveries");
+        put_str(e, "artifact_ref", jstr(art, "artifact_ref"));
+        if (o.send_ref[0]) put_str(e, "send_ref", o.send_ref);
+        for (size_t k = 0; ds && json_object_is_type(ds, json_type_array) && k < json_object_array_length(ds); k++)
+            json_object_array_add(dl, json_object_new_string(jstr(json_object_array_get_idx(ds, k), "delivery_ref")));
+        json_object_object_add(e, "delivery_refs", dl);
+        if (o.status == 403 && o.result == DELIVERY_RESULT_BLOCKED) {
+            out->result = DELIVER_FAILED, out->code = "recipient_policy_blocked", out->failure_class = "recipient_policy";
+            put_str(e, "result", "blocked");
+        } else if (o.status >= 400) {
+            out->result = DELIVER_FAILED, out->code = o.code ? o.code : "send_refused";
+            out->failure_class = "unknown";
+            put_str(e, "result", "refused");
+            put_str(e, "code", out->code);
+        } else {
+            put_str(e, "result", delivery_result_name(o.result));
+            if (o.result == DELIVERY_RESULT_HELD) {
+                held = true;
+                put_str(e, "approval_ref", o.approval_ref);
+            }
+        }
+        json_object_array_add(out->sends, e);
+        delivery_outcome_free(&o);
+    }
+    if (out->result == DELIVER_OK && held) out->result = DELIVER_HELD, out->code = "send_held_for_approval";
+    if (rj) json_object_put(rj);
+    if (gj) json_object_put(gj);
 }
 
 static int64_t backoff_ms(const sched_t *s, int attempt) {
@@ -1639,9 +1723,9 @@ static int deliver_run(db_t *db, run_t *run, scheduler_stats_t *st, int64_t now)
         json_object_array_add(arts, x);
     }
     db_res_free(res);
-    const char *code = NULL;
-    bool transient = false;
-    int drc = scheduler_deliver_occurrence(db, &s, run, arts, &code, &transient);
+    deliver_outcome_t dv;
+    scheduler_deliver_occurrence(db, &s, run, arts, &dv);
+    const char *code = dv.code;
     int max_attempts = (int)json_object_get_int64(get(s.retry, "max_attempts"));
     int64_t window = json_object_get_int64(get(s.retry, "retry_window_minutes")) * 60000;
     char nows[RFC3339_MAX], dues[RFC3339_MAX];
@@ -1657,17 +1741,25 @@ static int deliver_run(db_t *db, run_t *run, scheduler_stats_t *st, int64_t now)
         json_object_object_add(d, "group_count", json_object_new_int(s.groups_n));
         const char *to, *action, *outcome;
         int64_t next = now + backoff_ms(&s, run->attempts);
-        if (drc == 0) {
+        if (dv.result == DELIVER_OK) {
             to = "delivered", action = "schedule.run_delivered", outcome = "success";
             json_object_object_add(d, "artifacts", json_object_get(arts));
-        } else if (transient && run->attempts < max_attempts && next - run->occurrence_at <= window) {
+            json_object_object_add(d, "sends", json_object_get(dv.sends));
+        } else if (dv.result == DELIVER_HELD) {
+            to = "pending_approval", action = "schedule.run_blocked", outcome = "held";
+            json_object_object_add(d, "artifacts", json_object_get(arts));
+            json_object_object_add(d, "sends", json_object_get(dv.sends));
+            put_str(d, "reason", code);
+        } else if (dv.result == DELIVER_TRANSIENT && run->attempts < max_attempts &&
+                   next - run->occurrence_at <= window) {
             to = "retry_wait", action = "schedule.run_retried", outcome = "retry";
             put_str(d, "error_code", code);
             put_ts(d, "next_attempt_at", next);
         } else {
             to = "failed", action = "schedule.run_failed", outcome = "failure";
             put_str(d, "error_code", code);
-            put_str(d, "failure_class", "unknown");
+            put_str(d, "failure_class", dv.failure_class ? dv.failure_class : "unknown");
+            json_object_object_add(d, "sends", json_object_get(dv.sends));
             json_object_object_add(d, "dead_lettered", json_object_get(get(s.retry, "dead_letter_required")));
         }
         sql_datetime_format(next, dues);
@@ -1686,9 +1778,11 @@ static int deliver_run(db_t *db, run_t *run, scheduler_stats_t *st, int64_t now)
         if (!rc && st) {
             if (!strcmp(to, "delivered")) st->delivered++;
             else if (!strcmp(to, "retry_wait")) st->retried++;
+            else if (!strcmp(to, "pending_approval")) st->blocked++;
             else st->failed++;
         }
     }
+    json_object_put(dv.sends);
     json_object_put(arts);
     sched_free(&s);
     return rc == AISPM_ECONFLICT ? 0 : rc;

@@ -511,22 +511,24 @@ def test_deferred_run_of_a_paused_schedule_is_skipped(admin, env):
                                                                              "schedule.run_skipped"]
 
 
-def test_failed_run_is_evidenced_and_on_the_dashboard(admin, env):
-    """a run whose delivery cannot complete fails for good (dead-lettered per
-    policy) with evidence, and the dashboard reports it"""
+def test_failed_run_is_evidenced_and_on_the_dashboard(tenant_b, base_url, env):
+    """a run whose send the governed path refuses (tenant B's delivery mode is
+    disabled) fails for good, dead-lettered per policy, with evidence, and
+    the dashboard reports it"""
+    b = Client(base_url, token=tenant_b.token_admin)
     day = base_day(170)
-    s = create(admin, starts_at=day.strftime("%Y-%m-%dT00:00"), delivery_mode="smtp",
+    s = create(b, starts_at=day.strftime("%Y-%m-%dT00:00"), delivery_mode="smtp",
                recipients=["ops@acme.example"], retry_policy={"max_attempts": 2, "dead_letter_required": True})
     ref = s["schedule_ref"]
     tick(env, day + timedelta(hours=9, seconds=5))
-    rs = wait_runs(admin, ref, lambda rs: rs and rs[0]["state"] in ("failed", "delivered"))
+    rs = wait_runs(b, ref, lambda rs: rs and rs[0]["state"] in ("failed", "delivered"))
     run = rs[0]
-    assert run["state"] == "failed" and run["reason"] == "delivery_path_unavailable", run
-    failed = [e for e in events_of(admin, run["run_ref"]) if e["action"] == "schedule.run_failed"]
+    assert run["state"] == "failed" and run["reason"] == "delivery_disabled", run
+    failed = [e for e in events_of(b, run["run_ref"]) if e["action"] == "schedule.run_failed"]
     assert len(failed) == 1 and failed[0]["outcome"] == "failure"
     assert failed[0]["details"]["dead_lettered"] is True
     assert "ops@acme.example" not in json.dumps(failed[0])
-    dash = admin.get(DASHBOARD).json()
+    dash = b.get(DASHBOARD).json()
     assert_valid(env, "aispm-report-operations-dashboard.schema.json", dash)
     mine = [f for f in dash["failed_deliveries"] if f["delivery_ref"] == run["run_ref"]]
     assert mine == [{"delivery_ref": run["run_ref"], "report_id": "board_kpi_pack", "delivery_mode": "smtp",
@@ -534,7 +536,7 @@ def test_failed_run_is_evidenced_and_on_the_dashboard(admin, env):
                      "last_attempt_at": mine[0]["last_attempt_at"]}]
     assert dash["summary"]["failed_deliveries"] >= 1
     assert dash["summary"]["delivery_health"] == "action_required"
-    pol = admin.get(f"{API}/{ref}/policy").json()
+    pol = b.get(f"{API}/{ref}/policy").json()
     assert pol["run_evidence"]["last_run_status"] == "failed"
     assert pol["delivery"]["delivery_mode"] == "smtp"
-    admin.delete(f"{API}/{ref}")
+    b.delete(f"{API}/{ref}")
