@@ -15,6 +15,7 @@
 #include <curl/curl.h>
 
 #include "cli/admin.h"
+#include "reports/scheduler.h"
 #include "core/log.h"
 #include "reports/delivery.h"
 #include "server/master.h"
@@ -51,6 +52,7 @@ int main(int argc, char **argv) {
      * approval handlers of the areas registered once per process */
     curl_global_init(CURL_GLOBAL_DEFAULT);
     delivery_init();
+    scheduler_init();
     const char *config = getenv("AISPM_CONFIG");
     if (!config) config = "/etc/aispm/aispm.conf";
     int i = 1;

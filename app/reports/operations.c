@@ -104,13 +104,16 @@ int operations_dashboard(db_t *db, const actor_t *a, int64_t now, json_object **
                    DB_ARGS(DBI(t), DBS(nows)), now, &schedule_depth);
     if (!rc)
         rc = queue(db, queues, "delivery",
-                   "SELECT COUNT(*), MIN(created_at) FROM schedule_runs WHERE tenant_id = ? AND state IN ('rendering', "
-                   "'delivering')",
-                   DB_ARGS(DBI(t)), now, &delivery_depth);
+                   "SELECT COUNT(*), MIN(x.t) FROM (SELECT created_at AS t FROM schedule_runs WHERE tenant_id = ? AND "
+                   "state IN ('rendering', 'delivering') UNION ALL SELECT created_at FROM deliveries WHERE tenant_id = "
+                   "? AND status IN ('queued', 'sending')) x",
+                   DB_ARGS(DBI(t), DBI(t)), now, &delivery_depth);
     if (!rc)
         rc = queue(db, queues, "retry",
-                   "SELECT COUNT(*), MIN(updated_at) FROM schedule_runs WHERE tenant_id = ? AND state = 'retry_wait'",
-                   DB_ARGS(DBI(t)), now, &retry_depth);
+                   "SELECT COUNT(*), MIN(x.t) FROM (SELECT updated_at AS t FROM schedule_runs WHERE tenant_id = ? AND "
+                   "state = 'retry_wait' UNION ALL SELECT updated_at FROM deliveries WHERE tenant_id = ? AND status = "
+                   "'retry_scheduled') x",
+                   DB_ARGS(DBI(t), DBI(t)), now, &retry_depth);
     if (!rc)
         rc = queue(db, queues, "audit_export",
                    "SELECT COUNT(*), MIN(created_at) FROM chain_pending WHERE tenant_id = ?", DB_ARGS(DBI(t)), now,
@@ -134,16 +137,6 @@ int operations_dashboard(db_t *db, const actor_t *a, int64_t now, json_object **
         json_object *ids = json_tokener_parse(db_res_str(res, 1));
         const char *status = db_res_str(res, 5), *last = db_res_str(res, 10);
         if (!strcmp(status, "active")) active++;
-        if (!strcmp(status, "requires_approval")) {
-            pending++;
-            json_object *b = json_object_new_object();
-            put_str(b, "approval_ref", db_res_isnull(res, 8) ? db_res_str(res, 9) : db_res_str(res, 8));
-            put_str(b, "report_id", first_report(ids));
-            put_int(b, "pending_minutes", minutes_since(now, sql_ms(db_res_str(res, 6))));
-            put_str(b, "approver_group", *db_res_str(res, 7) ? db_res_str(res, 7) : "approvers");
-            put_str(b, "status", "pending");
-            json_object_array_add(approvals, b);
-        }
         const char *st = !strcmp(status, "paused")              ? "paused"
                          : !strcmp(status, "requires_approval") ? "requires_review"
                          : !strcmp(last, "failed")              ? "failed"
@@ -165,23 +158,23 @@ int operations_dashboard(db_t *db, const actor_t *a, int64_t now, json_object **
     db_res_free(res);
     res = NULL;
 
-    /* runs held for a manual approval (blackout require_manual_approval) */
+    /* approvals waiting: every pending request of the tenant (schedule
+     * changes, runs held by a blackout window, held sends, policy changes) */
     if (!rc)
         rc = db_query(db,
-                      "SELECT r.ref, s.report_ids, r.created_at, JSON_VALUE(s.approval_policy, '$.approver_group') FROM "
-                      "schedule_runs r JOIN schedules s ON s.id = r.schedule_id AND s.tenant_id = r.tenant_id WHERE "
-                      "r.tenant_id = ? AND r.state = 'pending_approval' ORDER BY r.id LIMIT " "50",
+                      "SELECT ref, COALESCE(JSON_VALUE(public_subject, '$.report_ids[0]'), ''), requested_at, "
+                      "approver_role FROM approval_requests WHERE tenant_id = ? AND state = 'pending' ORDER BY "
+                      "requested_at, id LIMIT 50",
                       DB_ARGS(DBI(t)), &res);
     while (!rc && db_res_next(res)) {
-        json_object *ids = json_tokener_parse(db_res_str(res, 1)), *b = json_object_new_object();
+        json_object *b = json_object_new_object();
         pending++;
         put_str(b, "approval_ref", db_res_str(res, 0));
-        put_str(b, "report_id", ids ? first_report(ids) : "unknown");
+        put_str(b, "report_id", *db_res_str(res, 1) ? db_res_str(res, 1) : "unknown");
         put_int(b, "pending_minutes", minutes_since(now, sql_ms(db_res_str(res, 2))));
-        put_str(b, "approver_group", *db_res_str(res, 3) ? db_res_str(res, 3) : "approvers");
+        put_str(b, "approver_group", db_res_str(res, 3));
         put_str(b, "status", "pending");
         json_object_array_add(approvals, b);
-        if (ids) json_object_put(ids);
     }
     db_res_free(res);
     res = NULL;
@@ -210,13 +203,41 @@ int operations_dashboard(db_t *db, const actor_t *a, int64_t now, json_object **
     db_res_free(res);
     res = NULL;
 
+    /* failed, dead-lettered, blocked and retrying deliveries of the governed
+     * send path */
+    if (!rc)
+        rc = db_query(db,
+                      "SELECT ref, report_id, channel, status, COALESCE(last_error, ''), updated_at FROM deliveries "
+                      "WHERE tenant_id = ? AND status IN ('failed', 'dead', 'blocked', 'retry_scheduled') AND "
+                      "updated_at >= ? ORDER BY updated_at DESC, id DESC LIMIT 50",
+                      DB_ARGS(DBI(t), DBS(since)), &res);
+    while (!rc && db_res_next(res)) {
+        json_object *f = json_object_new_object();
+        const char *st = db_res_str(res, 3), *err = db_res_str(res, 4), *ch = db_res_str(res, 2);
+        put_str(f, "delivery_ref", db_res_str(res, 0));
+        put_str(f, "report_id", db_res_str(res, 1));
+        put_str(f, "delivery_mode", !strcmp(ch, "smtp") ? "smtp" : !strcmp(ch, "portal") ? "disabled" : "webhook");
+        put_str(f, "failure_class", !strcmp(st, "blocked")                          ? "recipient_policy"
+                                    : strstr(err, "auth") || strstr(err, "535")     ? "provider_auth"
+                                    : strstr(err, "429") || strstr(err, "rate")     ? "provider_rate_limit"
+                                                                                    : "unknown");
+        put_str(f, "retry_status", !strcmp(st, "retry_scheduled") ? "retrying" : !strcmp(st, "blocked") ? "blocked"
+                                                                                                         : "exhausted");
+        put_ts(f, "last_attempt_at", sql_ms(db_res_str(res, 5)));
+        json_object_array_add(failed, f);
+    }
+    db_res_free(res);
+    res = NULL;
+
     /* render jobs waiting for another attempt count as retries too */
     if (!rc)
         rc = db_query(db,
                       "SELECT (SELECT COUNT(*) FROM jobs WHERE tenant_id = ? AND kind = 'report.render' AND state = "
                       "'queued' AND attempts > 0), (SELECT COUNT(*) FROM render_requests WHERE tenant_id = ?), "
-                      "(SELECT COUNT(*) FROM schedule_runs WHERE tenant_id = ? AND state = 'failed' AND updated_at >= ?)",
-                      DB_ARGS(DBI(t), DBI(t), DBI(t), DBS(since)), &res);
+                      "(SELECT COUNT(*) FROM schedule_runs WHERE tenant_id = ? AND state = 'failed' AND updated_at >= ?) + "
+                      "(SELECT COUNT(*) FROM deliveries WHERE tenant_id = ? AND status IN ('failed', 'dead') AND "
+                      "updated_at >= ?)",
+                      DB_ARGS(DBI(t), DBI(t), DBI(t), DBS(since), DBI(t), DBS(since)), &res);
     if (!rc && db_res_next(res)) {
         retry_jobs = db_res_int(res, 0);
         renders_total = db_res_int(res, 1);

@@ -3,10 +3,11 @@
  * lives in operations.c — projected as
  * aispm-report-operations-dashboard.schema.json.
  *
- * Sources: schedules and schedule_runs (scheduled reports, next runs, runs
- * waiting for a manual approval, retries, failed runs), jobs (render queue
- * depth and age), render_requests, chain_pending (evidence not yet linked
- * into the chain) and the evidence refs recorded by artifacts, schedules and
+ * Sources: schedules and schedule_runs (scheduled reports, next runs, retries,
+ * failed runs), deliveries (queued, retrying, failed, dead-lettered and
+ * blocked sends), approval_requests (pending approvals and their age), jobs
+ * (render queue depth and age), render_requests, chain_pending (evidence not
+ * yet linked into the chain) and the evidence refs recorded by artifacts, schedules and
  * runs (audit coverage: refs expected versus events persisted and linked).
  */
 #ifndef AISPM_REPORTS_OPERATIONS_H

@@ -21,12 +21,14 @@
 #include "core/ref.h"
 #include "core/text.h"
 #include "core/timeutil.h"
+#include "reports/approvals.h"
 #include "reports/catalog.h"
 #include "reports/delivery.h"
 #include "reports/renderer.h"
 #include "reports/rrule.h"
 #include "reports/setup.h"
 #include "server/auth.h"
+#include "server/rbac.h"
 
 #define API "/enterprise/aispm/reports/schedules"
 #define MAX_REPORTS 12
@@ -1060,6 +1062,38 @@ static int validate_or_refuse(db_t *db, const actor_t *a, json_object *body, sch
     return 0;
 }
 
+/* asks for the approval of a schedule's change (inside the caller's
+ * transaction) and records its ref on the schedule */
+static int request_change_approval(db_t *db, const actor_t *a, const char *ref, const sched_def_t *d, int version,
+                                   const char *scope, const char *request_id) {
+    json_object *ap = get(d->norm, "approval_policy"), *subj = json_object_new_object(),
+                *payload = json_object_new_object();
+    const char *grp = jstr(ap, "approver_group");
+    json_object_object_add(subj, "report_ids", json_object_get(get(d->norm, "report_ids")));
+    json_object_object_add(subj, "formats", json_object_get(get(d->norm, "formats")));
+    put_str(subj, "delivery_mode", jstr(d->norm, "delivery_mode"));
+    put_str(subj, "recipient_scope", scope);
+    json_object_object_add(payload, "version", json_object_new_int(version));
+    approval_request_t req = {.type = APPROVAL_SCHEDULE_CHANGE,
+                              .subject_kind = "schedule",
+                              .subject_ref = ref,
+                              .approver_role = rbac_role_valid(grp) ? grp : NULL,
+                              .risk_level = "medium",
+                              .reason_code = "schedule_change",
+                              .payload = payload,
+                              .public_subject = subj,
+                              .schedule_ref = ref};
+    char aref[REF_MAX];
+    int rc = approvals_request(db, a->tenant_id, a->tenant_ref, a->user_ref[0] ? a->user_ref : ref, a->user_id, &req,
+                               request_id, aref);
+    json_object_put(subj);
+    json_object_put(payload);
+    if (!rc)
+        rc = db_exec(db, "UPDATE schedules SET approval_ref = ? WHERE tenant_id = ? AND ref = ?",
+                     DB_ARGS(DBS(aref), DBI(a->tenant_id), DBS(ref)), NULL, NULL);
+    return rc;
+}
+
 int scheduler_create(db_t *db, const actor_t *a, json_object *body, const char *request_id, schedule_outcome_t *out) {
     memset(out, 0, sizeof *out);
     sched_def_t d;
@@ -1113,6 +1147,8 @@ int scheduler_create(db_t *db, const actor_t *a, json_object *body, const char *
                              DBS(jstr(n, "missed_policy")), DBS(a->role[0] ? a->role : "system"),
                              a->user_id ? DBI(a->user_id) : DBNULL, DBS(ev), DBS(nows), DBS(nows)),
                      NULL, NULL);
+    if (!rc && d.requires_approval)
+        rc = request_change_approval(db, a, ref, &d, 1, d.scope ? d.scope : "approved_internal_domain", request_id);
     def_free(&d);
     if (rc) {
         db_rollback(db);
@@ -1186,6 +1222,8 @@ int scheduler_update(db_t *db, const actor_t *a, const char *ref, json_object *b
                              DBS(nows), DBI(a->tenant_id), DBI(s.id), DBI(s.version)),
                      &affected, NULL);
     if (!rc && affected == 0) rc = AISPM_ECONFLICT;
+    if (!rc && gated)
+        rc = request_change_approval(db, a, s.ref, &d, s.version + 1, d.scope ? d.scope : s.scope, request_id);
     if (rc) {
         db_rollback(db);
         if (rc == AISPM_ECONFLICT) {
@@ -1215,6 +1253,11 @@ int scheduler_pause(db_t *db, const actor_t *a, const char *ref, bool pause, con
         return 0;
     }
     const char *to = pause ? "paused" : "active";
+    if (!strcmp(s.status, "disabled")) {
+        sched_free(&s);
+        refuse(out, 409, "schedule_disabled", "the schedule's change was rejected; submit a new change", NULL);
+        return 0;
+    }
     if (!strcmp(s.status, to)) { /* idempotent */
         sched_free(&s);
         rc = scheduler_get(db, a, ref, &out->body);
@@ -1471,8 +1514,30 @@ static int claim_occurrence(db_t *db, const sched_t *s, int64_t occ, bool missed
                              : !strcmp(state, "deferred") ? "schedule.run_deferred"
                                                           : "schedule.run_blocked";
         const char *outcome = !strcmp(state, "skipped") ? "skipped" : !strcmp(state, "deferred") ? "deferred" : "blocked";
-        if (!strcmp(state, "pending_approval")) put_str(d, "requires", "manual_approval");
-        rc = run_evidence(db, &sys, action, run.ref, outcome, d, run.id);
+        if (!strcmp(state, "pending_approval")) {
+            /* held for a manual approval: released or dropped by
+             * on_schedule_approval inside the decision's transaction */
+            put_str(d, "requires", "manual_approval");
+            json_object *subj = json_object_new_object();
+            json_object_object_add(subj, "report_ids", json_object_get(s->report_ids));
+            json_object_object_add(subj, "formats", json_object_get(s->formats));
+            put_str(subj, "delivery_mode", s->mode);
+            put_str(subj, "recipient_scope", s->scope);
+            const char *grp = jstr(s->approval, "approver_group");
+            approval_request_t req = {.type = APPROVAL_SCHEDULE_CHANGE,
+                                      .subject_kind = "report-run",
+                                      .subject_ref = run.ref,
+                                      .approver_role = rbac_role_valid(grp) ? grp : NULL,
+                                      .risk_level = "medium",
+                                      .reason_code = "blackout_manual_approval",
+                                      .public_subject = subj,
+                                      .schedule_ref = s->ref};
+            char aref[REF_MAX];
+            rc = approvals_request(db, s->tenant_id, s->tenant_ref, s->ref, 0, &req, NULL, aref);
+            json_object_put(subj);
+            if (!rc) put_str(d, "approval_ref", aref);
+        }
+        if (!rc) rc = run_evidence(db, &sys, action, run.ref, outcome, d, run.id);
     }
     json_object_put(d);
     if (rc) {
@@ -1889,6 +1954,109 @@ static int resume_deferred(db_t *db, long long run_id, scheduler_stats_t *st) {
     sched_free(&s);
     return rc;
 }
+
+/* ------------------------------------------------------------------------ */
+/* approvals of schedule changes and of runs held by a blackout window       */
+
+static int schedule_decided(db_t *db, const approval_t *req, approval_outcome_t outcome, const char *request_id) {
+    sched_t s;
+    int rc = sched_load(db, req->tenant_id, req->subject_ref, 0, &s);
+    if (rc) return rc == AISPM_ENOTFOUND ? 0 : rc; /* deleted meanwhile */
+    json_object *v = get(req->payload, "version");
+    if (strcmp(s.status, "requires_approval") || strcmp(s.approval_ref, req->ref) ||
+        (v && json_object_get_int(v) != s.version)) { /* a newer change has its own approval */
+        sched_free(&s);
+        return 0;
+    }
+    bool ok = outcome == APPROVAL_APPROVED;
+    int64_t next = 0;
+    bool has_next = false;
+    if (ok) rc = first_at_or_after(s.rrule, s.tz, s.dtstart, now_ms(), &next, &has_next);
+    char nows[RFC3339_MAX], nexts[RFC3339_MAX], ev[EVIDENCE_REF_MAX];
+    sql_datetime_format(now_ms(), nows);
+    sql_datetime_format(next, nexts);
+    json_object *d = change_details(&s, ok ? "active" : "disabled");
+    put_str(d, "approval_ref", req->ref);
+    put_str(d, "outcome", outcome == APPROVAL_APPROVED ? "approved" : outcome == APPROVAL_REJECTED ? "rejected" : "expired");
+    evidence_event_t e = {.tenant_id = s.tenant_id,
+                          .tenant_ref = s.tenant_ref,
+                          .actor_ref = req->decided_by_ref ? req->decided_by_ref : "system",
+                          .action = ok ? "schedule.activated" : "schedule.change_rejected",
+                          .object_ref = s.ref,
+                          .outcome = ok ? "success" : "rejected",
+                          .request_id = request_id,
+                          .details = d};
+    if (!rc) rc = evidence_append(db, &e, ev);
+    json_object_put(d);
+    if (!rc)
+        rc = db_exec(db,
+                     "UPDATE schedules SET status = ?, next_run_at = ?, evidence_ref = ?, updated_at = ? WHERE "
+                     "tenant_id = ? AND id = ? AND status = 'requires_approval' AND approval_ref = ?",
+                     DB_ARGS(DBS(ok ? "active" : "disabled"), ok && has_next ? DBS(nexts) : DBNULL, DBS(ev), DBS(nows),
+                             DBI(s.tenant_id), DBI(s.id), DBS(req->ref)),
+                     NULL, NULL);
+    sched_free(&s);
+    return rc;
+}
+
+static int run_decided(db_t *db, const approval_t *req, approval_outcome_t outcome) {
+    db_res_t *res;
+    int rc = db_query(db, "SELECT id FROM schedule_runs WHERE tenant_id = ? AND ref = ?",
+                      DB_ARGS(DBI(req->tenant_id), DBS(req->subject_ref)), &res);
+    if (rc) return rc;
+    long long id = db_res_next(res) ? db_res_int(res, 0) : 0;
+    db_res_free(res);
+    run_t run;
+    if (!id || (rc = load_run(db, id, &run)) != 0) return rc;
+    if (strcmp(run.state, "pending_approval")) return 0;
+    sched_t s;
+    actor_t sys;
+    rc = sched_load_any(db, run.tenant_id, run.schedule_id, &s);
+    if (rc) return rc;
+    rc = system_actor(db, run.tenant_id, &sys);
+    bool go = outcome == APPROVAL_APPROVED && !strcmp(s.status, "active");
+    int moved = rc ? rc : run_cas(db, &run, "pending_approval", go ? "rendering" : "skipped", 0, false);
+    if (moved != 1) {
+        sched_free(&s);
+        return moved < 0 ? moved : 0;
+    }
+    json_object *d = run_details(&s, run.ref, run.occurrence_at);
+    put_str(d, "approval_ref", req->ref);
+    if (go) {
+        char ulid[ULID_LEN + 1];
+        const char *why;
+        int queued = 0;
+        ref_parse(run.ref, "report-run", NULL, ulid);
+        rc = start_renders(db, &sys, &s, run.id, ulid, run.occurrence_at, &why, &queued);
+        if (!rc && why) rc = fail_in_tx(db, &sys, &s, &run, why, "render_error");
+        else if (!rc) {
+            json_object_object_add(d, "renders", json_object_new_int(queued));
+            put_str(d, "resumed_from", "manual_approval");
+            rc = run_evidence(db, &sys, "schedule.run_scheduled", run.ref, "success", d, run.id);
+        }
+    } else {
+        const char *why = outcome == APPROVAL_APPROVED   ? "schedule_inactive"
+                          : outcome == APPROVAL_REJECTED ? "approval_rejected"
+                                                         : "approval_expired";
+        rc = db_exec(db, "UPDATE schedule_runs SET reason = ? WHERE id = ? AND tenant_id = ?",
+                     DB_ARGS(DBS(why), DBI(run.id), DBI(run.tenant_id)), NULL, NULL);
+        put_str(d, "reason", why);
+        if (!rc) rc = run_evidence(db, &sys, "schedule.run_skipped", run.ref, "skipped", d, run.id);
+    }
+    json_object_put(d);
+    sched_free(&s);
+    return rc;
+}
+
+/* the approval handler of APPROVAL_SCHEDULE_CHANGE (runs inside the
+ * decision's transaction: the schedule or run changes with the decision) */
+static int on_schedule_approval(db_t *db, const approval_t *req, approval_outcome_t outcome, const char *request_id) {
+    if (!strcmp(req->subject_kind, "schedule")) return schedule_decided(db, req, outcome, request_id);
+    if (!strcmp(req->subject_kind, "report-run")) return run_decided(db, req, outcome);
+    return 0;
+}
+
+void scheduler_init(void) { approvals_register_handler(APPROVAL_SCHEDULE_CHANGE, on_schedule_approval); }
 
 /* ids from a query of one id column */
 static int ids(db_t *db, const char *sql, const dbv *args, int nargs, long long *out, long long *tenants, int max,

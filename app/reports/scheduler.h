@@ -95,6 +95,10 @@ int scheduler_runs(db_t *db, const actor_t *a, const char *ref, int limit, json_
  * months read as quarterly); "custom" when the rule does not parse */
 const char *scheduler_cadence_class(const char *cadence, const char *rrule);
 
+/* registers the approval handler of schedule changes and of runs held for a
+ * manual approval; call once per process (main, beside delivery_init) */
+void scheduler_init(void);
+
 typedef struct {
     int claimed, lost, skipped, deferred, blocked, rendering, delivered, retried, failed;
 } scheduler_stats_t;

@@ -212,7 +212,8 @@ def test_validation_names_the_field(admin, patch, field):
         assert "not-an-address" not in r.text, "a refused value is never echoed"
 
 
-def test_blackout_skip_defer_manual_approval(admin, env):
+def test_blackout_skip_defer_manual_approval(admin, env, login_as, demo_logins):
+    approver = login_as(*demo_logins["approver"])
     d0 = base_day(61)
     d = [d0 + timedelta(days=i) for i in range(5)]
     windows = [
@@ -284,10 +285,18 @@ def test_blackout_skip_defer_manual_approval(admin, env):
     assert pol.json()["run_evidence"]["last_run_status"] == "pending_approval"
     assert pol.json()["run_evidence"]["last_run_ref"] == r3["run_ref"]
 
+    blocked = [e for e in events_of(admin, r3["run_ref"]) if e["action"] == "schedule.run_blocked"][0]
+    approval_ref = blocked["details"]["approval_ref"]
     dash = admin.get(DASHBOARD).json()
     assert_valid(env, "aispm-report-operations-dashboard.schema.json", dash)
-    assert r3["run_ref"] in [b["approval_ref"] for b in dash["approval_bottlenecks"]]
+    assert approval_ref in [b["approval_ref"] for b in dash["approval_bottlenecks"]]
     assert any(x["schedule_id"] == ref for x in dash["scheduled_reports"])
+    # the manual approval releases the held run: it renders and is delivered
+    r = decide(approver, approval_ref, "approve")
+    assert r.status == 200, r.describe()
+    rs = wait_runs(admin, ref, lambda rs: {r["run_ref"]: r for r in rs}[r3["run_ref"]]["state"] == "delivered")
+    acts = sorted(e["action"] for e in events_of(admin, r3["run_ref"]))
+    assert acts == ["schedule.run_blocked", "schedule.run_delivered", "schedule.run_scheduled"], acts
     admin.delete(f"{API}/{ref}")
 
 
@@ -379,22 +388,54 @@ def test_dst_week_local_times(admin, env, tz):
     admin.delete(f"{API}/{g['schedule_ref']}")
 
 
-def test_change_approval_policy_holds_the_schedule(admin, env):
-    s = create(admin, approval_policy={"change_requires_approval": True, "approver_group": "security-leadership"})
-    assert s["status"] == "requires_approval"
-    admin.post(f"{API}/{s['schedule_ref']}/resume").problem(409, "approval_pending")
+APPROVALS = "/enterprise/aispm/reports/approvals"
+
+
+def decide(client, approval_ref, decision):
+    return client.post(f"{APPROVALS}/{approval_ref}/decision",
+                       json_body={"decision": decision, "reason": "e2e schedule review"},
+                       headers={"X-CSRF-Token": client.csrf} if getattr(client, "csrf", None) else {})
+
+
+def test_change_approval_policy_holds_the_schedule(admin, env, login_as, demo_logins):
+    s = create(admin, approval_policy={"change_requires_approval": True, "approver_group": "approver"})
+    ref = s["schedule_ref"]
+    assert s["status"] == "requires_approval" and s["approval_ref"].startswith("approval:")
+    admin.post(f"{API}/{ref}/resume").problem(409, "approval_pending")
     dash = admin.get(DASHBOARD).json()
     assert_valid(env, "aispm-report-operations-dashboard.schema.json", dash)
-    mine = [b for b in dash["approval_bottlenecks"] if b["approver_group"] == "security-leadership"]
-    assert mine and mine[0]["status"] == "pending"
-    assert any(x["schedule_id"] == s["schedule_ref"] and x["status"] == "requires_review"
-               for x in dash["scheduled_reports"])
-    pol = admin.get(f"{API}/{s['schedule_ref']}/policy").json()
+    mine = [b for b in dash["approval_bottlenecks"] if b["approval_ref"] == s["approval_ref"]]
+    assert mine and mine[0]["status"] == "pending" and mine[0]["approver_group"] == "approver"
+    assert any(x["schedule_id"] == ref and x["status"] == "requires_review" for x in dash["scheduled_reports"])
+    pol = admin.get(f"{API}/{ref}/policy").json()
     assert_valid(env, "aispm-report-schedule-policy.schema.json", pol)
     assert pol["schedule"]["status"] == "requires_approval"
     assert pol["approval_policy"]["change_requires_approval"] is True
+    assert pol["approval_policy"]["approval_ref"] == s["approval_ref"]
     assert pol["run_evidence"]["last_run_status"] == "never_run"
-    admin.delete(f"{API}/{s['schedule_ref']}")
+    # four eyes: the requester (tenant admin) cannot approve its own change
+    assert decide(admin, s["approval_ref"], "approve").status == 403
+    approver = login_as(*demo_logins["approver"])
+    r = decide(approver, s["approval_ref"], "approve")
+    assert r.status == 200, r.describe()
+    got = admin.get(f"{API}/{ref}").json()
+    assert got["status"] == "active" and got["next_run_at"]
+    assert "schedule.activated" in [e["action"] for e in events_of(admin, ref)]
+
+    # a rejected change disables the schedule; it cannot simply be resumed
+    s2 = create(admin, approval_policy={"change_requires_approval": True, "approver_group": "approver"})
+    r = decide(approver, s2["approval_ref"], "reject")
+    assert r.status == 200, r.describe()
+    assert admin.get(f"{API}/{s2['schedule_ref']}").json()["status"] == "disabled"
+    admin.post(f"{API}/{s2['schedule_ref']}/resume").problem(409, "schedule_disabled")
+    assert "schedule.change_rejected" in [e["action"] for e in events_of(admin, s2["schedule_ref"])]
+    # an update of a gated schedule waits for a new approval
+    u = admin.put(f"{API}/{ref}", json_body=body(name="changed again", approval_policy={
+        "change_requires_approval": True, "approver_group": "approver"}))
+    assert u.status == 200 and u.json()["status"] == "requires_approval"
+    assert u.json()["approval_ref"] not in (None, s["approval_ref"])
+    admin.delete(f"{API}/{ref}")
+    admin.delete(f"{API}/{s2['schedule_ref']}")
 
 
 def test_recipients_never_appear(admin, env, state_dir):
