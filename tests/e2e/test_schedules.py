@@ -553,8 +553,8 @@ def test_deferred_run_of_a_paused_schedule_is_skipped(admin, env):
 
 
 def test_failed_run_is_evidenced_and_on_the_dashboard(tenant_b, base_url, env):
-    """a run whose send the governed path refuses (tenant B's delivery mode is
-    disabled) fails for good, dead-lettered per policy, with evidence, and
+    """a run whose send the governed path refuses (tenant B has no delivery
+    set up) fails for good, dead-lettered per policy, with evidence, and
     the dashboard reports it"""
     b = Client(base_url, token=tenant_b.token_admin)
     day = base_day(170)
@@ -564,7 +564,10 @@ def test_failed_run_is_evidenced_and_on_the_dashboard(tenant_b, base_url, env):
     tick(env, day + timedelta(hours=9, seconds=5))
     rs = wait_runs(b, ref, lambda rs: rs and rs[0]["state"] in ("failed", "delivered"))
     run = rs[0]
-    assert run["state"] == "failed" and run["reason"] == "delivery_disabled", run
+    # refused by the governed send path: delivery disabled, or (once another
+    # suite gave tenant B a recipient policy) the policy's default deny
+    assert run["state"] == "failed" and run["reason"] in ("delivery_disabled", "recipient_policy_blocked"), run
+    cls = "recipient_policy" if run["reason"] == "recipient_policy_blocked" else "unknown"
     failed = [e for e in events_of(b, run["run_ref"]) if e["action"] == "schedule.run_failed"]
     assert len(failed) == 1 and failed[0]["outcome"] == "failure"
     assert failed[0]["details"]["dead_lettered"] is True
@@ -573,7 +576,7 @@ def test_failed_run_is_evidenced_and_on_the_dashboard(tenant_b, base_url, env):
     assert_valid(env, "aispm-report-operations-dashboard.schema.json", dash)
     mine = [f for f in dash["failed_deliveries"] if f["delivery_ref"] == run["run_ref"]]
     assert mine == [{"delivery_ref": run["run_ref"], "report_id": "board_kpi_pack", "delivery_mode": "smtp",
-                     "failure_class": "unknown", "retry_status": "exhausted",
+                     "failure_class": cls, "retry_status": "exhausted",
                      "last_attempt_at": mine[0]["last_attempt_at"]}]
     assert dash["summary"]["failed_deliveries"] >= 1
     assert dash["summary"]["delivery_health"] == "action_required"
