@@ -18,6 +18,7 @@
 #include "reports/scheduler.h"
 #include "core/log.h"
 #include "reports/delivery.h"
+#include "reports/retention.h"
 #include "server/master.h"
 
 static void usage(FILE *f) {
@@ -37,6 +38,9 @@ static void usage(FILE *f) {
             "  admin checkpoint [--tenant S]  sign chain-head checkpoints now\n"
             "  admin scheduler-tick [--now RFC3339]  run the report scheduler once as of that time\n"
             "  admin verify-audit [--tenant S] verify evidence chains and checkpoints (exit 1 if broken)\n"
+            "  admin retention-sweep [--now RFC3339] [--tenant S]\n"
+            "                                 archive expired reports (not those on legal hold), expire undecided\n"
+            "                                 retention requests, purge deleted content (--now: as if it were then)\n"
             "  admin render --tenant S --report ID --format F --out FILE [--repeat N] [--from D --to D]\n"
             "                                 render in-process (no queue, no artifact), print per-render ms and peak RSS\n"
             "  admin export-public-key        print the evidence key's public key (PEM) and JWK\n"
@@ -53,6 +57,7 @@ int main(int argc, char **argv) {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     delivery_init();
     scheduler_init();
+    retention_init();
     const char *config = getenv("AISPM_CONFIG");
     if (!config) config = "/etc/aispm/aispm.conf";
     int i = 1;

@@ -11,6 +11,7 @@
 #include "core/err.h"
 #include "core/timeutil.h"
 #include "reports/approvals.h"
+#include "reports/retention.h"
 #include "reports/delivery.h"
 #include "reports/recipients.h"
 
@@ -125,13 +126,9 @@ void api_send_create(req_t *r) { submit(r, DELIVERY_ORIGIN_USER); }
 void api_setup_test_delivery(req_t *r) { submit(r, DELIVERY_ORIGIN_TEST); }
 
 void api_recipient_policy_get(req_t *r) {
-    json_object *o;
+    json_object *o = NULL;
     int rc = recipients_policy_projection(r->app->db, &r->actor, &o);
-    if (rc) {
-        resp_error(r, rc);
-        return;
-    }
-    resp_json(r, 200, o);
+    resp_result(r, rc, o);
 }
 
 void api_recipient_policy_put(req_t *r) {
@@ -156,13 +153,9 @@ void api_recipient_policy_put(req_t *r) {
         resp_json(r, 202, o);
         return;
     }
-    json_object *o;
+    json_object *o = NULL;
     rc = recipients_policy_projection(r->app->db, &r->actor, &o);
-    if (rc) {
-        resp_error(r, rc);
-        return;
-    }
-    resp_json(r, 200, o);
+    resp_result(r, rc, o);
 }
 
 void api_approvals_list(req_t *r) {
@@ -171,7 +164,7 @@ void api_approvals_list(req_t *r) {
     req_query(r, "cursor", cursor, sizeof cursor);
     req_query(r, "decidable", mine, sizeof mine);
     int limit = req_query(r, "limit", lim, sizeof lim) ? atoi(lim) : 50;
-    json_object *o;
+    json_object *o = NULL;
     int rc = approvals_list(r->app->db, &r->actor, state, !strcmp(mine, "true"), cursor, limit, &o);
     if (rc == AISPM_EINVAL) {
         json_object *e = json_object_new_object();
@@ -180,21 +173,13 @@ void api_approvals_list(req_t *r) {
         resp_problem(r, 422, "validation_failed", "the request is not valid", e);
         return;
     }
-    if (rc) {
-        resp_error(r, rc);
-        return;
-    }
-    resp_json(r, 200, o);
+    resp_result(r, rc, o);
 }
 
 void api_approval_get(req_t *r) {
-    json_object *o;
+    json_object *o = NULL;
     int rc = approvals_get(r->app->db, &r->actor, req_param(r, "approval_ref"), &o);
-    if (rc) {
-        resp_error(r, rc);
-        return;
-    }
-    resp_json(r, 200, o);
+    resp_result(r, rc, o);
 }
 
 void api_approval_decide(req_t *r) {
@@ -242,6 +227,8 @@ void api_approval_decide(req_t *r) {
         resp_error(r, rc);
         return;
     }
+    /* an approved retention deletion: its content goes once the decision committed */
+    retention_after_approval(r->app->db, &r->app->cfg, r->actor.tenant_id, out);
     resp_json(r, 200, out);
 }
 
@@ -263,25 +250,17 @@ void api_deliveries_list(req_t *r) {
         resp_problem(r, 422, "validation_failed", "the filters are not valid", errors);
         return;
     }
-    if (rc) {
-        resp_error(r, rc);
-        return;
-    }
-    resp_json(r, 200, o);
+    resp_result(r, rc, o);
 }
 
 void api_delivery_get(req_t *r) {
-    json_object *o;
+    json_object *o = NULL;
     int rc = delivery_get(r->app->db, &r->actor, req_param(r, "delivery_ref"), &o);
-    if (rc) {
-        resp_error(r, rc);
-        return;
-    }
-    resp_json(r, 200, o);
+    resp_result(r, rc, o);
 }
 
 void api_delivery_retry(req_t *r) {
-    json_object *o;
+    json_object *o = NULL;
     int rc = delivery_retry(r->app->db, &r->actor, req_param(r, "delivery_ref"), r->request_id, &o);
     if (rc == AISPM_ECONFLICT) {
         resp_problem(r, 409, "not_retryable", "only a dead-lettered or failed delivery can be retried", NULL);
@@ -295,13 +274,9 @@ void api_delivery_retry(req_t *r) {
 }
 
 void api_delivery_endpoints_get(req_t *r) {
-    json_object *o;
+    json_object *o = NULL;
     int rc = delivery_endpoints_get(r->app->db, &r->actor, &o);
-    if (rc) {
-        resp_error(r, rc);
-        return;
-    }
-    resp_json(r, 200, o);
+    resp_result(r, rc, o);
 }
 
 void api_delivery_endpoints_put(req_t *r) {
@@ -325,7 +300,7 @@ void api_delivery_audit_list(req_t *r) {
     req_query(r, "action", action, sizeof action);
     req_query(r, "cursor", cursor, sizeof cursor);
     int limit = req_query(r, "limit", lim, sizeof lim) ? atoi(lim) : 50;
-    json_object *o;
+    json_object *o = NULL;
     int rc = delivery_audit_list(r->app->db, &r->actor, action, cursor, limit, &o);
     if (rc == AISPM_EINVAL) {
         json_object *e = json_object_new_object();
@@ -334,9 +309,5 @@ void api_delivery_audit_list(req_t *r) {
         resp_problem(r, 422, "validation_failed", "the request is not valid", e);
         return;
     }
-    if (rc) {
-        resp_error(r, rc);
-        return;
-    }
-    resp_json(r, 200, o);
+    resp_result(r, rc, o);
 }

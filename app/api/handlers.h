@@ -2,6 +2,7 @@
 #ifndef AISPM_API_HANDLERS_H
 #define AISPM_API_HANDLERS_H
 
+#include "reports/renderer.h"
 #include "server/http.h"
 
 /* api/platform_api.c */
@@ -42,6 +43,22 @@ void api_render_get(req_t *r);
 void api_render_list(req_t *r);
 void api_artifact_get(req_t *r);
 void api_artifact_content(req_t *r);
+/* answers stored artifact bytes with their headers (content type,
+ * attachment filename, X-Artifact-SHA256, ETag, no-store) */
+void api_send_content(req_t *r, render_content_t *c);
+
+/* api/retention_api.c */
+void api_retention_lifecycle(req_t *r);
+void api_retention_classes(req_t *r);
+void api_retention_class_put(req_t *r);
+void api_retention_item(req_t *r);
+void api_retention_revoke(req_t *r);
+void api_retention_requests(req_t *r);
+void api_retention_request_create(req_t *r);
+void api_retention_request_get(req_t *r);
+void api_search(req_t *r);
+void api_retrieval_create(req_t *r);
+void api_download(req_t *r);
 
 /* api/schedule_api.c */
 void api_schedule_create(req_t *r);
@@ -120,6 +137,11 @@ void portal_schedule_pause(req_t *r);
 void portal_schedule_resume(req_t *r);
 void portal_schedule_delete(req_t *r);
 void portal_operations(req_t *r);
+
+/* portal/portal_search.c */
+void portal_search(req_t *r);
+void portal_search_retrieve(req_t *r);
+void portal_retention_request(req_t *r);
 
 /* portal/portal_brand.c */
 void portal_brand(req_t *r);

@@ -54,27 +54,23 @@ void api_ingest_batch(req_t *r) {
 }
 
 static void answer_json(req_t *r, int rc, json_object *o) {
-    if (rc) {
-        resp_error(r, rc);
-        return;
-    }
-    resp_json(r, 200, o);
+    resp_result(r, rc, o);
 }
 
 void api_ingested_event_get(req_t *r) {
-    json_object *o;
+    json_object *o = NULL;
     int rc = ingestion_event_get(r->app->db, &r->actor, req_param(r, "event_id"), &o);
     answer_json(r, rc, o);
 }
 
 void api_ingestion_health(req_t *r) {
-    json_object *o;
+    json_object *o = NULL;
     int rc = ingestion_health(r->app->db, &r->actor, &o);
     answer_json(r, rc, o);
 }
 
 void api_posture(req_t *r) {
-    json_object *o;
+    json_object *o = NULL;
     int rc = ingestion_posture(r->app->db, &r->actor, &o);
     answer_json(r, rc, o);
 }

@@ -37,44 +37,36 @@ void api_packages_list(req_t *r) {
     char cursor[32] = "", lim[16] = "";
     req_query(r, "cursor", cursor, sizeof cursor);
     int limit = req_query(r, "limit", lim, sizeof lim) ? atoi(lim) : 25;
-    json_object *o;
+    json_object *o = NULL;
     int rc = packages_list(r->app->db, &r->actor, cursor, limit, &o);
     if (rc == AISPM_EINVAL) {
-        json_object *e = json_object_new_object();
-        json_object_object_add(e, "cursor", json_object_new_string("must be a next_cursor of a previous page"));
-        resp_problem(r, 422, "validation_failed", "the request is not valid", e);
+        resp_bad_cursor(r);
         return;
     }
-    if (rc) {
-        resp_error(r, rc);
-        return;
-    }
-    resp_json(r, 200, o);
+    resp_result(r, rc, o);
 }
 
 void api_package_get(req_t *r) {
-    json_object *o;
+    json_object *o = NULL;
     int rc = packages_get(r->app->db, &r->actor, req_param(r, "package_ref"), &o);
-    if (rc) {
-        resp_error(r, rc);
-        return;
-    }
-    resp_json(r, 200, o);
+    resp_result(r, rc, o);
 }
 
 void api_package_manifest(req_t *r) {
-    json_object *o;
+    json_object *o = NULL;
     int rc = packages_public_manifest(r->app->db, &r->actor, req_param(r, "package_ref"), &o);
-    if (rc) {
-        resp_error(r, rc);
-        return;
-    }
-    resp_json(r, 200, o);
+    resp_result(r, rc, o);
 }
 
 void api_package_content(req_t *r) {
     render_content_t c;
-    int rc = packages_content(r->app->db, &r->app->cfg, &r->actor, req_param(r, "package_ref"), r->request_id, &c);
+    retention_verdict_t v;
+    int rc =
+        packages_content(r->app->db, &r->app->cfg, &r->actor, req_param(r, "package_ref"), r->request_id, &c, &v);
+    if ((rc == AISPM_EGONE || rc == AISPM_EFORBIDDEN) && v.code) {
+        resp_problem(r, v.status, v.code, v.detail, NULL);
+        return;
+    }
     if (rc == AISPM_EIO) {
         resp_problem(r, 500, "package_unavailable", "the package's stored content is missing or damaged", NULL);
         return;

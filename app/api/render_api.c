@@ -30,48 +30,45 @@ void api_render_create(req_t *r) {
 }
 
 void api_render_get(req_t *r) {
-    json_object *o;
+    json_object *o = NULL;
     int rc = renderer_status(r->app->db, &r->actor, req_param(r, "render_ref"), &o);
-    if (rc) {
-        resp_error(r, rc);
-        return;
-    }
-    resp_json(r, 200, o);
+    resp_result(r, rc, o);
 }
 
 void api_render_list(req_t *r) {
     char cursor[32] = "", lim[16] = "";
     req_query(r, "cursor", cursor, sizeof cursor);
     int limit = req_query(r, "limit", lim, sizeof lim) ? atoi(lim) : 25;
-    json_object *o;
+    json_object *o = NULL;
     int rc = renderer_history(r->app->db, &r->actor, cursor, limit, &o);
     if (rc == AISPM_EINVAL) {
-        json_object *e = json_object_new_object();
-        json_object_object_add(e, "cursor", json_object_new_string("must be a next_cursor of a previous page"));
-        resp_problem(r, 422, "validation_failed", "the request is not valid", e);
+        resp_bad_cursor(r);
         return;
     }
-    if (rc) {
-        resp_error(r, rc);
-        return;
-    }
-    resp_json(r, 200, o);
+    resp_result(r, rc, o);
 }
 
 void api_artifact_get(req_t *r) {
-    json_object *o;
+    json_object *o = NULL;
     int rc = renderer_artifact(r->app->db, &r->actor, req_param(r, "artifact_ref"), &o);
-    if (rc) {
-        resp_error(r, rc);
-        return;
-    }
-    resp_json(r, 200, o);
+    resp_result(r, rc, o);
+}
+
+/* the bytes of a render_content_t, as the artifact content route answers */
+void api_send_content(req_t *r, render_content_t *c) {
+    /* the filename is built by the renderer from [a-z0-9_.-] only */
+    resp_attachment(r, c->content_type, &c->bytes, c->filename, c->digest, "X-Artifact-SHA256");
 }
 
 void api_artifact_content(req_t *r) {
     render_content_t c;
-    int rc = renderer_artifact_content(r->app->db, &r->app->cfg, &r->actor, req_param(r, "artifact_ref"),
-                                       r->request_id, &c);
+    retention_verdict_t v;
+    int rc = renderer_artifact_content_checked(r->app->db, &r->app->cfg, &r->actor, req_param(r, "artifact_ref"),
+                                               "artifact_content", r->request_id, &c, &v);
+    if ((rc == AISPM_EGONE || rc == AISPM_EFORBIDDEN) && v.code) {
+        resp_problem(r, v.status, v.code, v.detail, NULL);
+        return;
+    }
     if (rc == AISPM_EIO) {
         resp_problem(r, 500, "artifact_unavailable", "the artifact's stored content is missing or damaged", NULL);
         return;
@@ -80,7 +77,6 @@ void api_artifact_content(req_t *r) {
         resp_error(r, rc);
         return;
     }
-    /* the filename is built by the renderer from [a-z0-9_.-] only */
-    resp_attachment(r, c.content_type, &c.bytes, c.filename, c.digest, "X-Artifact-SHA256");
+    api_send_content(r, &c);
     render_content_free(&c);
 }

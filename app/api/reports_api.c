@@ -40,13 +40,9 @@ void api_catalog_set(req_t *r) {
 void api_delivery_contract(req_t *r) { resp_json(r, 200, catalog_delivery_contract()); }
 
 void api_setup_get(req_t *r) {
-    json_object *o;
+    json_object *o = NULL;
     int rc = setup_state(r->app->db, &r->actor, &o);
-    if (rc) {
-        resp_error(r, rc);
-        return;
-    }
-    resp_json(r, 200, o);
+    resp_result(r, rc, o);
 }
 
 void api_setup_step_put(req_t *r) {
@@ -75,13 +71,9 @@ void api_setup_step_put(req_t *r) {
         resp_error(r, rc);
         return;
     }
-    json_object *o;
+    json_object *o = NULL;
     rc = setup_state(r->app->db, &r->actor, &o);
-    if (rc) {
-        resp_error(r, rc);
-        return;
-    }
-    resp_json(r, 200, o);
+    resp_result(r, rc, o);
 }
 
 void api_setup_contract(req_t *r) { resp_json(r, 200, setup_contract_projection()); }

@@ -22,14 +22,6 @@ static void answer(req_t *r, int rc, room_outcome_t *o) {
     resp_json(r, o->status, o->body);
 }
 
-static void answer_json(req_t *r, int rc, json_object *o) {
-    if (rc) {
-        resp_error(r, rc);
-        return;
-    }
-    resp_json(r, 200, o);
-}
-
 void api_rooms_create(req_t *r) {
     json_object *body;
     if (!req_json_body(r, &body)) return;
@@ -50,13 +42,13 @@ void api_rooms_create(req_t *r) {
 void api_rooms_list(req_t *r) {
     json_object *o = NULL;
     int rc = rooms_list(r->app->db, &r->actor, &o);
-    answer_json(r, rc, o);
+    resp_result(r, rc, o);
 }
 
 void api_rooms_get(req_t *r) {
     json_object *o = NULL;
     int rc = rooms_get(r->app->db, &r->actor, req_param(r, "room_ref"), &o);
-    answer_json(r, rc, o);
+    resp_result(r, rc, o);
 }
 
 void api_rooms_revoke(req_t *r) {
@@ -76,7 +68,7 @@ void api_rooms_invite(req_t *r) {
 void api_rooms_auditors(req_t *r) {
     json_object *o = NULL;
     int rc = rooms_auditors(r->app->db, &r->actor, req_param(r, "room_ref"), &o);
-    answer_json(r, rc, o);
+    resp_result(r, rc, o);
 }
 
 void api_rooms_revoke_auditor(req_t *r) {
@@ -90,5 +82,5 @@ void api_rooms_revoke_auditor(req_t *r) {
 void api_rooms_access_events(req_t *r) {
     json_object *o = NULL;
     int rc = rooms_access_events(r->app->db, &r->actor, req_param(r, "room_ref"), &o);
-    answer_json(r, rc, o);
+    resp_result(r, rc, o);
 }

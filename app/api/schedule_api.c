@@ -72,30 +72,22 @@ void api_schedule_delete(req_t *r) {
     resp_text(r, 204, "text/plain", "", 0);
 }
 
-static void answer_json(req_t *r, int rc, json_object *o) {
-    if (rc) {
-        resp_error(r, rc);
-        return;
-    }
-    resp_json(r, 200, o);
-}
-
 void api_schedule_list(req_t *r) {
     json_object *o = NULL;
     int rc = scheduler_list(r->app->db, &r->actor, &o);
-    answer_json(r, rc, o);
+    resp_result(r, rc, o);
 }
 
 void api_schedule_get(req_t *r) {
     json_object *o = NULL;
     int rc = scheduler_get(r->app->db, &r->actor, req_param(r, "schedule_ref"), &o);
-    answer_json(r, rc, o);
+    resp_result(r, rc, o);
 }
 
 void api_schedule_policy(req_t *r) {
     json_object *o = NULL;
     int rc = scheduler_policy_projection(r->app->db, &r->actor, req_param(r, "schedule_ref"), &o);
-    answer_json(r, rc, o);
+    resp_result(r, rc, o);
 }
 
 void api_schedule_runs(req_t *r) {
@@ -103,7 +95,7 @@ void api_schedule_runs(req_t *r) {
     char lim[16] = "";
     int limit = req_query(r, "limit", lim, sizeof lim) ? atoi(lim) : 50;
     int rc = scheduler_runs(r->app->db, &r->actor, req_param(r, "schedule_ref"), limit, &o);
-    answer_json(r, rc, o);
+    resp_result(r, rc, o);
 }
 
 void api_schedule_preview(req_t *r) {
@@ -128,11 +120,11 @@ void api_schedule_preview(req_t *r) {
     json_object_put(errors);
     json_object *o = NULL;
     int rc = scheduler_preview(r->app->db, &r->actor, req_param(r, "schedule_ref"), from_ms, count, &o);
-    answer_json(r, rc, o);
+    resp_result(r, rc, o);
 }
 
 void api_operations_dashboard(req_t *r) {
     json_object *o = NULL;
     int rc = operations_dashboard(r->app->db, &r->actor, now_ms(), &o);
-    answer_json(r, rc, o);
+    resp_result(r, rc, o);
 }

@@ -30,6 +30,7 @@
 #include "reports/export_packages.h"
 #include "reports/ingestion.h"
 #include "reports/scheduler.h"
+#include "reports/retention.h"
 #include "reports/renderer.h"
 #include "reports/recipients.h"
 #include "server/auth.h"
@@ -599,6 +600,28 @@ static int cmd_scheduler_tick(admin_t *a, int argc, char **argv) {
     return rc ? 1 : 0;
 }
 
+static int cmd_retention_sweep(admin_t *a, int argc, char **argv) {
+    if (need_db(a)) return 1;
+    bool bad;
+    long long only = tenant_id_opt(a, argc, argv, &bad);
+    if (bad) return 1;
+    const char *at = opt(argc, argv, "--now");
+    int64_t ms = now_ms();
+    if (at && rfc3339_parse(at, &ms)) {
+        fprintf(stderr, "usage: aispm admin retention-sweep [--now RFC3339] [--tenant S]\n");
+        return 2;
+    }
+    retention_sweep_stats_t st;
+    if (retention_sweep(a->db, &a->cfg, only, ms, &st)) {
+        fprintf(stderr, "aispm: retention sweep failed\n");
+        return 1;
+    }
+    evidence_link_pending(a->db, only, 100000, NULL);
+    printf("archived %d, on legal hold %d, requests expired %d, purged %d\n", st.archived, st.held_skipped,
+           st.requests_expired, st.purged);
+    return 0;
+}
+
 static int cmp_double(const void *x, const void *y) {
     double a = *(const double *)x, b = *(const double *)y;
     return a < b ? -1 : a > b;
@@ -687,6 +710,9 @@ static int cmd_render(admin_t *a, int argc, char **argv) {
 
 int admin_main(const char *config_path, int argc, char **argv) {
     const char *cmd = argv[0];
+    /* `aispm admin <command> --config F` works as well as `aispm -c F admin` */
+    const char *late_config = opt(argc, argv, "--config");
+    if (late_config) config_path = late_config;
     if (!strcmp(cmd, "rbac-matrix")) {
         rbac_matrix_markdown(emit_line, NULL);
         return 0;
@@ -721,6 +747,7 @@ int admin_main(const char *config_path, int argc, char **argv) {
     else if (!strcmp(cmd, "link-evidence")) rc = cmd_link(&a);
     else if (!strcmp(cmd, "checkpoint")) rc = cmd_checkpoint(&a, argc, argv);
     else if (!strcmp(cmd, "scheduler-tick")) rc = cmd_scheduler_tick(&a, argc, argv);
+    else if (!strcmp(cmd, "retention-sweep")) rc = cmd_retention_sweep(&a, argc, argv);
     else if (!strcmp(cmd, "render")) rc = cmd_render(&a, argc, argv);
     else {
         fprintf(stderr, "aispm: unknown admin command %s (see aispm --help)\n", cmd);

@@ -20,6 +20,7 @@ enum {
     AISPM_ETOOMANY = -8,     /* throttled */
     AISPM_EIO = -9,          /* file / socket I/O failure */
     AISPM_ECRYPTO = -10,     /* key or signature failure */
+    AISPM_EGONE = -11,       /* existed, but retention ended or it was deleted (410) */
 };
 
 #endif

@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #define RFC3339_MAX 40
+#define DAY_MS 86400000LL /* one day in milliseconds */
 
 int64_t now_ms(void);       /* CLOCK_REALTIME */
 int64_t monotonic_ms(void); /* CLOCK_MONOTONIC */

@@ -15,6 +15,7 @@
 #include "core/err.h"
 #include "core/hash.h"
 #include "reports/approvals.h"
+#include "reports/retention.h"
 #include "reports/delivery.h"
 #include "reports/recipients.h"
 
@@ -203,6 +204,8 @@ void portal_approval_decide(req_t *r) {
         resp_error(r, rc);
         return;
     }
+    /* an approved retention deletion: its content goes once the decision committed */
+    retention_after_approval(r->app->db, &r->app->cfg, r->actor.tenant_id, out);
     json_object_put(out);
     resp_redirect(r, "/portal/approvals");
 }

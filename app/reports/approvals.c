@@ -30,6 +30,7 @@
 
 #define DEFAULT_DUE_MS (72LL * 3600 * 1000)
 #define DEFAULT_VALIDITY_MS (7LL * 24 * 3600 * 1000)
+#define RETENTION_DUE_MS (7LL * 24 * 3600 * 1000)
 
 /* The request types. To add one (e.g. a retention legal hold), add a row:
  * name, the public contract's request_type, default risk and due time. */
@@ -44,6 +45,10 @@ static const struct {
     {APPROVAL_NEW_DOMAIN, "new_recipient_domain", "high", DEFAULT_DUE_MS},
     {APPROVAL_RECIPIENT_GROUP_CHANGE, "recipient_group_change", "medium", DEFAULT_DUE_MS},
     {APPROVAL_EXTERNAL_DELIVERY_EXCEPTION, "external_delivery_exception", "high", DEFAULT_DUE_MS},
+    /* retention: due when the retention request expires (7 days) */
+    {APPROVAL_RETENTION_HOLD_PLACE, "external_delivery_exception", "medium", RETENTION_DUE_MS},
+    {APPROVAL_RETENTION_HOLD_RELEASE, "external_delivery_exception", "high", RETENTION_DUE_MS},
+    {APPROVAL_RETENTION_DELETE, "external_delivery_exception", "critical", RETENTION_DUE_MS},
 };
 #define NTYPES ((int)(sizeof types / sizeof types[0]))
 static approval_handler_fn handlers[NTYPES];
@@ -402,6 +407,22 @@ int approvals_decide(db_t *db, const actor_t *a, const char *approval_ref, const
     rc = db_commit(db);
     if (rc) return rc;
     return approvals_get(db, a, approval_ref, out);
+}
+
+int approvals_expire_one(db_t *db, long long tenant_id, const char *approval_ref) {
+    int rc = db_begin(db);
+    if (rc) return rc;
+    row_t r;
+    rc = load_row(db, tenant_id, approval_ref, true, &r);
+    if (!rc) {
+        if (!strcmp(r.state, "pending")) rc = expire_locked(db, &r, NULL);
+        row_free(&r);
+    }
+    if (rc) {
+        db_rollback(db);
+        return rc;
+    }
+    return db_commit(db);
 }
 
 const char *approvals_code_detail(const char *code) {

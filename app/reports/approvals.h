@@ -45,6 +45,13 @@
 #define APPROVAL_NEW_DOMAIN "new_domain" /* [new_recipient_domain] */
 #define APPROVAL_RECIPIENT_GROUP_CHANGE "recipient_group_change"
 #define APPROVAL_EXTERNAL_DELIVERY_EXCEPTION "external_delivery_exception"
+/* retention (reports/retention.c; subject retention_request + its ref). The
+ * contract's request_type has no retention value: they project as
+ * [external_delivery_exception], an exception to the standard lifecycle
+ * decided by an approver; the precise type stays in the API's "type". */
+#define APPROVAL_RETENTION_HOLD_PLACE "retention_legal_hold_place"
+#define APPROVAL_RETENTION_HOLD_RELEASE "retention_legal_hold_release"
+#define APPROVAL_RETENTION_DELETE "retention_delete"
 
 typedef enum { APPROVAL_APPROVED = 1, APPROVAL_REJECTED, APPROVAL_EXPIRED } approval_outcome_t;
 
@@ -117,6 +124,11 @@ bool approvals_authorises(db_t *db, long long tenant_id, const char *approval_re
 /* job worker: expires pending requests past due (each in its own
  * transaction, handler included); *n (may be NULL) = how many */
 int approvals_expire_due(db_t *db, int max, int *n);
+
+/* expires one pending request now (own transaction, evidence, handler),
+ * whatever its due time: for owners whose own clock decides (the retention
+ * sweep run with --now). 0 also when it was no longer pending. */
+int approvals_expire_one(db_t *db, long long tenant_id, const char *approval_ref);
 
 /* one request: {approval_ref, type, state, subject_kind, subject_ref,
  * approver_role, risk_level, reason_code, requested_at, due_at, can_decide,

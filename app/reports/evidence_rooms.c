@@ -29,6 +29,7 @@
 #include "crypto/totp.h"
 #include "render/watermark.h"
 #include "reports/renderer.h"
+#include "reports/retention.h"
 #include "server/auth.h"
 
 #define MAX_ITEMS 50
@@ -1065,22 +1066,27 @@ static int gate(db_t *db, const actor_t *a, const char *ref, const char *kind, c
     } else if (artifact_ref) {
         json_object *arts;
         if ((rc = room_artifacts(db, a, r->id, &arts))) return rc;
-        int found = 0;
-        for (size_t i = 0; i < json_object_array_length(arts); i++) {
-            json_object *x = json_object_array_get_idx(arts, i), *v;
-            if (strcmp(jstr(x, "artifact_ref"), artifact_ref)) continue;
-            json_object_object_get_ex(x, "retention_expired", &v);
-            found = json_object_get_boolean(v) ? 2 : 1;
-        }
+        bool found = false;
+        for (size_t i = 0; i < json_object_array_length(arts); i++)
+            found |= !strcmp(jstr(json_object_array_get_idx(arts, i), "artifact_ref"), artifact_ref);
         json_object_put(arts);
-        if (!found) {
+        /* the one retrievability rule (retention.h): deleted, archived past
+         * retention, expired or revoked content is refused with the verdict's
+         * status and code (the refusal also evidenced as
+         * retention.retrieval_blocked) */
+        retention_verdict_t v;
+        if (found && (rc = retention_gate(db, a, artifact_ref, !strcmp(kind, "download") ? "evidence_room_download"
+                                                                                          : "evidence_room_view",
+                                          request_id, &v, NULL)))
+            return rc;
+        if (!found || v.status == 404) {
             e.event_type = "failed_policy", e.outcome = "blocked", e.decision = "block", e.reason = "not_in_room";
             e.artifact_ref = NULL;
             status = 404, code = "not_found", detail = "no such resource";
-        } else if (found == 2) {
+        } else if (v.status != 200) {
             e.event_type = "failed_policy", e.outcome = "blocked", e.decision = "block";
-            e.reason = "retention_expired";
-            status = 410, code = "artifact_expired", detail = "the artifact is past its retention";
+            e.reason = v.code;
+            status = v.status, code = v.code, detail = v.detail;
         }
     }
     if (!status) return 0;

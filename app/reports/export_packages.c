@@ -42,6 +42,7 @@
 #include "render/jws.h"
 #include "render/oscal.h"
 #include "render/pkgw.h"
+#include "reports/retention.h"
 #include "server/auth.h"
 
 #define API "/enterprise/aispm/reports/packages"
@@ -1031,11 +1032,18 @@ int packages_public_manifest(db_t *db, const actor_t *a, const char *ref, json_o
 }
 
 int packages_content(db_t *db, const config_t *cfg, const actor_t *a, const char *ref, const char *request_id,
-                     render_content_t *out) {
+                     render_content_t *out, retention_verdict_t *verdict) {
     memset(out, 0, sizeof *out);
+    memset(verdict, 0, sizeof *verdict);
     if (!ref || !ref_parse(ref, "package", NULL, NULL)) return AISPM_ENOTFOUND;
+    /* the one retrievability rule (retention.h); a refusal is evidenced.
+     * Packages built before retention covered them have no item: 404 from
+     * the rule means "not retained", not "absent" — the row decides. */
+    int rc = retention_gate(db, a, ref, "package_content", request_id, verdict, NULL);
+    if (rc) return rc;
+    if (verdict->status != 200 && verdict->status != 404) return renderer_verdict_rc(verdict);
     db_res_t *res;
-    int rc = db_query(db,
+    rc = db_query(db,
                       "SELECT digest, size, filename, storage_path, package_type FROM export_packages "
                       "WHERE tenant_id = ? AND ref = ?",
                       DB_ARGS(DBI(a->tenant_id), DBS(ref)), &res);
@@ -1104,6 +1112,37 @@ static int record_failure(db_t *db, const actor_t *a, const char *ref, const cha
     return rc;
 }
 
+/* the package as a retention item (kind export_package) in its creating
+ * transaction: the class of the tenant's export_package retention, the same
+ * retrievability rule as artifacts on download. Its report id is its first
+ * artifact's (the audience of restricted roles). */
+static int register_retained(db_t *db, const actor_t *a, const pkg_t *p, const char *digest, long long size,
+                             const char *storage, const char *evidence_ref) {
+    retention_class_t cls;
+    int rc = retention_class_resolve(db, a->tenant_id, RETENTION_KIND_PACKAGE, &cls);
+    if (rc) return rc;
+    char expires[RFC3339_MAX], title[120];
+    int64_t created = 0;
+    sql_datetime_parse(p->created_sql, &created);
+    sql_datetime_format(created + (int64_t)cls.days * DAY_MS, expires);
+    snprintf(title, sizeof title, "%s export package", package_types[p->type].type);
+    retention_item_t it = {.tenant_id = a->tenant_id,
+                           .object_kind = RETENTION_KIND_PACKAGE,
+                           .object_ref = p->ref,
+                           .report_id = p->nart ? p->arts[0].blob.report_id : package_types[p->type].type,
+                           .format = "zip",
+                           .title = title,
+                           .tags = "package",
+                           .digest = digest,
+                           .size = size,
+                           .storage_path = storage,
+                           .retention_class = cls.name,
+                           .created_at = p->created_sql,
+                           .expires_at = expires,
+                           .evidence_ref = evidence_ref};
+    return retention_register(db, &it);
+}
+
 int packages_create(db_t *db, const config_t *cfg, const actor_t *a, json_object *body, const char *idem,
                     const char *request_id, package_outcome_t *out) {
     memset(out, 0, sizeof *out);
@@ -1134,7 +1173,23 @@ int packages_create(db_t *db, const config_t *cfg, const actor_t *a, json_object
     p.arts = xcalloc(p.nart, sizeof *p.arts);
     for (size_t i = 0; i < p.nart; i++) {
         const char *aref = json_object_get_string(json_object_array_get_idx(req.artifact_refs, i));
-        rc = renderer_artifact_load(db, cfg, a->tenant_id, aref, &p.arts[i].blob);
+        /* the one retrievability rule (retention.h): content that may not be
+         * retrieved (deleted, archived past retention, expired, revoked, not
+         * in the role's audience) cannot be packaged; the refusal is evidenced
+         * (retention.retrieval_blocked) */
+        retention_verdict_t v;
+        rc = retention_gate(db, a, aref, "package_build", request_id, &v, NULL);
+        if (!rc && v.status != 200 && v.status != 404) {
+            json_object *e = json_object_new_object();
+            char f[40];
+            snprintf(f, sizeof f, "artifact_refs[%zu]", i);
+            ferr(e, f, v.code);
+            p.nart = i;
+            free_pkg(&p);
+            refuse(out, v.status, v.code, v.detail, e);
+            return 0;
+        }
+        if (!rc) rc = renderer_artifact_load(db, cfg, a->tenant_id, aref, &p.arts[i].blob);
         if (rc == AISPM_ENOTFOUND) {
             json_object *e = json_object_new_object();
             char f[40];
@@ -1268,6 +1323,7 @@ int packages_create(db_t *db, const config_t *cfg, const actor_t *a, json_object
                              DBS(p.created_sql)),
                      NULL, &pid);
     }
+    if (!rc) rc = register_retained(db, a, &p, zdigest, (long long)zip.len, storage, built_ref);
     for (size_t i = 0; !rc && i < p.nart; i++)
         rc = db_exec(db,
                      "INSERT INTO export_package_artifacts (package_id, position, tenant_id, artifact_id) "

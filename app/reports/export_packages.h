@@ -67,9 +67,11 @@ int packages_list(db_t *db, const actor_t *a, const char *cursor, int limit, jso
 /* the public projection (aispm-report-export-package-manifest.schema.json) */
 int packages_public_manifest(db_t *db, const actor_t *a, const char *ref, json_object **out);
 /* the ZIP (verified against its digest: AISPM_EIO when missing or altered),
- * with evidence package.downloaded */
+ * with evidence package.downloaded. Gated by the retrievability rule
+ * (retention.h; packages are retention items of kind export_package):
+ * AISPM_EGONE / AISPM_EFORBIDDEN with the reason in verdict->code. */
 int packages_content(db_t *db, const config_t *cfg, const actor_t *a, const char *ref, const char *request_id,
-                     render_content_t *out);
+                     render_content_t *out, retention_verdict_t *verdict);
 
 /* the PEM certificate of the package signing key kid (NULL or "" = the
  * configured current one), from signing_certificates or package_cert */

@@ -32,14 +32,13 @@
 #include "reports/delivery.h"
 #include "reports/ingestion.h"
 #include "reports/setup.h"
+#include "reports/retention.h"
 #include "server/auth.h"
 
 #include <libxml/xmlwriter.h>
 
-#define DAY_MS 86400000LL
 #define DEFAULT_PERIOD_DAYS 30
 #define MAX_PERIOD_DAYS 3660
-#define DEFAULT_RETENTION_DAYS 365
 #define STALE_AFTER_DAYS 30
 #define JOB_LOCK_S 120
 #define SIEM_MAX_EVENTS 200000
@@ -239,7 +238,20 @@ int renderer_artifact(db_t *db, const actor_t *a, const char *ref, json_object *
     if (rc) return rc;
     if (db_res_next(res)) *out = artifact_row(res);
     db_res_free(res);
-    return *out ? 0 : AISPM_ENOTFOUND;
+    if (!*out) return AISPM_ENOTFOUND;
+    /* where the artifact stands in its retention lifecycle, and whether its
+     * content may be retrieved now (retention.h) */
+    retention_verdict_t v;
+    rc = retention_check_retrievable(db, a, ref, &v);
+    if (rc) {
+        json_object_put(*out);
+        *out = NULL;
+        return rc;
+    }
+    put_str(*out, "lifecycle_state", v.lifecycle_state[0] ? v.lifecycle_state : NULL);
+    json_object_object_add(*out, "retrievable", json_object_new_boolean(v.status == 200));
+    put_str(*out, "not_retrievable_reason", v.status == 200 ? NULL : v.code);
+    return 0;
 }
 
 int renderer_artifact_load(db_t *db, const config_t *cfg, long long tenant_id, const char *ref,
@@ -302,7 +314,29 @@ int renderer_read_stored(const config_t *cfg, const char *storage_path, long lon
 
 int renderer_artifact_content(db_t *db, const config_t *cfg, const actor_t *a, const char *ref,
                               const char *request_id, render_content_t *out) {
-    int rc = renderer_artifact_bytes(db, cfg, a->tenant_id, ref, out);
+    retention_verdict_t v;
+    return renderer_artifact_content_checked(db, cfg, a, ref, "artifact_content", request_id, out, &v);
+}
+
+int renderer_verdict_rc(const retention_verdict_t *v) {
+    if (v->status == 200) return 0;
+    if (v->status == 404) return AISPM_ENOTFOUND;
+    if (v->status == 410) return AISPM_EGONE;
+    return AISPM_EFORBIDDEN;
+}
+
+int renderer_artifact_content_checked(db_t *db, const config_t *cfg, const actor_t *a, const char *ref,
+                                      const char *route, const char *request_id, render_content_t *out,
+                                      retention_verdict_t *verdict) {
+    memset(out, 0, sizeof *out);
+    memset(verdict, 0, sizeof *verdict);
+    if (!ref || !ref_parse(ref, "artifact", NULL, NULL)) return AISPM_ENOTFOUND;
+    /* the one retrievability rule (retention.h); a refusal is evidenced */
+    int rc = retention_gate(db, a, ref, route, request_id, verdict, NULL);
+    if (rc) return rc;
+    rc = renderer_verdict_rc(verdict);
+    if (rc) return rc;
+    rc = renderer_artifact_bytes(db, cfg, a->tenant_id, ref, out);
     if (rc) return rc;
     json_object *d = json_object_new_object();
     put_str(d, "report_id", out->report_id);
@@ -2095,6 +2129,17 @@ static void run_job(db_t *db, const config_t *cfg, const tmpl_set_t *tmpl, job_t
         fail_request(db, j, "render_failed", false);
         return;
     }
+    /* the same bytes were deleted after an approved request: never store
+     * them again under the tombstoned artifact */
+    bool deleted = false;
+    if (retention_artifact_deleted(db, j->tenant_id, digest, j->report_id, j->format, &deleted) || deleted) {
+        buf_free(&bytes);
+        if (deleted)
+            fail_request(db, j, "artifact_deleted", false);
+        else
+            retry_or_fail(db, j, "data_unavailable");
+        return;
+    }
     rc = renderer_store_bytes(cfg, tenant_ulid, digest, &bytes);
     size_t size = bytes.len;
     buf_free(&bytes);
@@ -2105,19 +2150,21 @@ static void run_job(db_t *db, const config_t *cfg, const tmpl_set_t *tmpl, job_t
     }
     set_progress(db, j, 90);
 
-    /* artifact row, request state, job state and evidence: one transaction */
-    long days = DEFAULT_RETENTION_DAYS;
-    if (*retention) {
-        char *end;
-        long d = strtol(retention, &end, 10);
-        if (!*end && d >= 1 && d <= 3650) days = d;
+    /* artifact row, its retention item, request state, job state and
+     * evidence: one transaction. The class comes from the retention module
+     * (the tenant's class, else CAVRA_REPORT_RETENTION_DAYS). */
+    retention_class_t rcls;
+    if (retention_class_resolve(db, j->tenant_id, RETENTION_KIND_ARTIFACT, &rcls)) {
+        retry_or_fail(db, j, "data_unavailable");
+        return;
     }
+    long days = rcls.days;
     char now[RFC3339_MAX], expires[RFC3339_MAX], storage[120], filename[200], rclass[32], aref[REF_MAX] = "";
     int64_t t = now_ms();
     sql_datetime_format(t, now);
     sql_datetime_format(t + days * DAY_MS, expires);
     snprintf(storage, sizeof storage, "%s/%s", tenant_ulid, digest);
-    snprintf(rclass, sizeof rclass, "report_%ldd", days);
+    snprintf(rclass, sizeof rclass, "%s", rcls.name);
     snprintf(filename, sizeof filename, "%s_%.4s%.2s%.2s-%.4s%.2s%.2s.%s", j->report_id, j->ps, j->ps + 5, j->ps + 8,
              j->pe, j->pe + 5, j->pe + 8, supported[idx].ext);
     long long artifact_id = 0;
@@ -2171,6 +2218,33 @@ static void run_job(db_t *db, const config_t *cfg, const tmpl_set_t *tmpl, job_t
                              DBS(expires), *as_of ? DBS(as_of) : DBNULL, DBS(ev_ref), DBS(storage), DBS(now)),
                      NULL, &id);
         artifact_id = (long long)id;
+    }
+    if (!rc && created) {
+        /* searchable metadata: the catalog title, audiences and edition as tags */
+        const catalog_report_t *cr = catalog_find(j->report_id);
+        char tags[300] = "";
+        size_t tl = 0;
+        for (int k = 0; cr && k < CATALOG_MAX_AUDIENCES && cr->audiences[k]; k++)
+            tl += (size_t)snprintf(tags + tl, sizeof tags - tl, "%s,", cr->audiences[k]);
+        snprintf(tags + tl, sizeof tags - tl, "%s",
+                 cr && !strcmp(cr->availability, "community") ? "community" : "enterprise");
+        retention_item_t it = {.tenant_id = j->tenant_id,
+                               .object_kind = RETENTION_KIND_ARTIFACT,
+                               .object_ref = aref,
+                               .report_id = j->report_id,
+                               .format = j->format,
+                               .title = cr ? cr->title : NULL,
+                               .tags = tags,
+                               .period_start = j->ps,
+                               .period_end = j->pe,
+                               .digest = digest,
+                               .size = (long long)size,
+                               .storage_path = storage,
+                               .retention_class = rclass,
+                               .created_at = now,
+                               .expires_at = expires,
+                               .evidence_ref = ev_ref};
+        rc = retention_register(db, &it);
     }
     if (!rc)
         rc = db_exec(db,

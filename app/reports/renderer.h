@@ -35,6 +35,7 @@
 #include "core/buf.h"
 #include "db/db.h"
 #include "render/template.h"
+#include "reports/retention.h"
 #include "reports/brand.h"
 #include "server/http.h"
 
@@ -74,7 +75,8 @@ int renderer_status(db_t *db, const actor_t *a, const char *render_ref, json_obj
 int renderer_history(db_t *db, const actor_t *a, const char *cursor, int limit, json_object **out);
 /* {artifact_ref, report_id, format, digest, digest_algorithm, size,
  *  content_type, filename, retention_class, expires_at, as_of, evidence_ref,
- *  period, created_at, content_url} */
+ *  period, created_at, content_url, lifecycle_state, retrievable,
+ *  not_retrievable_reason} — the last three from retention_check_retrievable */
 int renderer_artifact(db_t *db, const actor_t *a, const char *artifact_ref, json_object **out);
 
 typedef struct {
@@ -89,6 +91,18 @@ typedef struct {
  * file is missing or altered) and records report.artifact_downloaded */
 int renderer_artifact_content(db_t *db, const config_t *cfg, const actor_t *a, const char *artifact_ref,
                               const char *request_id, render_content_t *out);
+/* the same with the route name recorded in a refusal's evidence and the
+ * retention verdict (retention_check_retrievable) returned: a blocked
+ * retrieval answers AISPM_EGONE (410: deleted, archived past retention,
+ * expired) or AISPM_EFORBIDDEN (403: revoked, audience restricted) with the
+ * reason code in verdict->code. renderer_artifact_content() is this with
+ * route "artifact_content". */
+int renderer_artifact_content_checked(db_t *db, const config_t *cfg, const actor_t *a, const char *artifact_ref,
+                                      const char *route, const char *request_id, render_content_t *out,
+                                      retention_verdict_t *verdict);
+/* the status a retention verdict maps to: 0 (200), AISPM_ENOTFOUND (404),
+ * AISPM_EGONE (410) or AISPM_EFORBIDDEN (403) */
+int renderer_verdict_rc(const retention_verdict_t *v);
 void render_content_free(render_content_t *c);
 /* the same bytes and checks for a tenant, without evidence: for callers that
  * record their own (evidence-room downloads) */

@@ -501,12 +501,28 @@ void resp_problem_ext(req_t *r, int status, const char *code, const char *detail
     json_object_put(p);
 }
 
+void resp_result(req_t *r, int rc, json_object *o) {
+    if (rc) {
+        json_object_put(o);
+        resp_error(r, rc);
+        return;
+    }
+    resp_json(r, 200, o);
+}
+
+void resp_bad_cursor(req_t *r) {
+    json_object *e = json_object_new_object();
+    json_object_object_add(e, "cursor", json_object_new_string("must be a next_cursor of a previous page"));
+    resp_problem(r, 422, "validation_failed", "the request is not valid", e);
+}
+
 void resp_error(req_t *r, int err) {
     switch (err) {
     case AISPM_ENOTFOUND: resp_problem(r, 404, "not_found", "no such resource", NULL); break;
     case AISPM_ECONFLICT: resp_problem(r, 409, "conflict", "the resource changed or already exists", NULL); break;
     case AISPM_EINVAL: resp_problem(r, 422, "validation_failed", "the request is not valid", NULL); break;
     case AISPM_EFORBIDDEN: resp_problem(r, 403, "forbidden", "you are not allowed to do this", NULL); break;
+    case AISPM_EGONE: resp_problem(r, 410, "gone", "the resource is no longer available", NULL); break;
     case AISPM_EUNAUTH: resp_problem(r, 401, "unauthenticated", "sign in or present a valid token", NULL); break;
     case AISPM_ETOOMANY: resp_problem(r, 429, "rate_limited", "too many attempts; try again later", NULL); break;
     case AISPM_EDB: resp_problem(r, 503, "unavailable", "the service is temporarily unavailable", NULL); break;

@@ -155,6 +155,11 @@ void resp_problem_ext(req_t *r, int status, const char *code, const char *detail
                       json_object *extra);
 /* maps an AISPM_E* code to a problem response */
 void resp_error(req_t *r, int err);
+/* the common end of a JSON read handler: 200 with o when rc is 0, else the
+ * problem for rc (o, if any, is released); takes ownership of o */
+void resp_result(req_t *r, int rc, json_object *o);
+/* 422 validation_failed naming `cursor` (not a next_cursor of a previous page) */
+void resp_bad_cursor(req_t *r);
 /* Set-Cookie with the standard attributes (HttpOnly, SameSite=Strict, Path=/,
  * Secure unless cookie_secure=false); max_age < 0 deletes the cookie */
 void resp_cookie(req_t *r, const char *name, const char *value, long max_age);

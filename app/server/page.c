@@ -9,27 +9,30 @@
 #include "server/http.h"
 #include "server/rbac.h"
 
+/* the navigation, in groups; a group without an item the role may use is
+ * not shown */
 static const struct {
-    const char *href, *label, *section;
+    const char *group, *href, *label;
     perm_t perm;
 } nav[] = {
-    {"/portal/", "Home", "home", PERM_SELF},
-    {"/portal/catalog", "Report catalog", "catalog", PERM_CATALOG_READ},
-    {"/portal/renders", "Renders", "renders", PERM_CATALOG_READ},
-    {"/portal/schedules", "Schedules", "schedules", PERM_CATALOG_READ},
-    {"/portal/operations", "Operations", "operations", PERM_AUDIT_READ},
-    {"/portal/packages", "Packages", "packages", PERM_CATALOG_READ},
-    {"/portal/inbox", "Inbox", "inbox", PERM_CATALOG_READ},
-    {"/portal/deliveries", "Deliveries", "deliveries", PERM_CATALOG_READ},
-    {"/portal/approvals", "Approvals", "approvals", PERM_CATALOG_READ},
-    {"/portal/recipient-policy", "Recipient policy", "recipient-policy", PERM_SETTINGS_READ},
-    {"/portal/setup", "Setup wizard", "setup", PERM_SETTINGS_WRITE},
-    {"/portal/brand", "Brand", "brand", PERM_SETTINGS_READ},
-    {"/portal/audit", "Evidence chain", "audit", PERM_AUDIT_READ},
-    {"/portal/tokens", "API tokens", "tokens", PERM_TOKENS_MANAGE},
-    {"/portal/evidence-rooms", "Evidence rooms", "evidence-rooms", PERM_EVIDENCE_ROOMS_MANAGE},
-    {"/portal/rooms", "My evidence rooms", "rooms", PERM_EVIDENCE_ROOMS_ACCESS},
-    {"/portal/mfa", "Two-factor", "mfa", PERM_EVIDENCE_ROOMS_ACCESS},
+    {"", "/portal/", "Home", PERM_SELF},
+    {"Reports", "/portal/catalog", "Catalog", PERM_CATALOG_READ},
+    {"Reports", "/portal/renders", "Renders", PERM_CATALOG_READ},
+    {"Reports", "/portal/schedules", "Schedules", PERM_CATALOG_READ},
+    {"Reports", "/portal/search", "Search", PERM_CATALOG_READ},
+    {"Reports", "/portal/packages", "Packages", PERM_CATALOG_READ},
+    {"Delivery", "/portal/inbox", "Inbox", PERM_CATALOG_READ},
+    {"Delivery", "/portal/deliveries", "Deliveries", PERM_CATALOG_READ},
+    {"Delivery", "/portal/approvals", "Approvals", PERM_CATALOG_READ},
+    {"Delivery", "/portal/recipient-policy", "Recipient policy", PERM_SETTINGS_READ},
+    {"Delivery", "/portal/operations", "Operations", PERM_AUDIT_READ},
+    {"Evidence", "/portal/audit", "Evidence chain", PERM_AUDIT_READ},
+    {"Evidence", "/portal/evidence-rooms", "Evidence rooms", PERM_EVIDENCE_ROOMS_MANAGE},
+    {"Evidence rooms", "/portal/rooms", "My evidence rooms", PERM_EVIDENCE_ROOMS_ACCESS},
+    {"Evidence rooms", "/portal/mfa", "Two-factor", PERM_EVIDENCE_ROOMS_ACCESS},
+    {"Settings", "/portal/setup", "Setup wizard", PERM_SETTINGS_WRITE},
+    {"Settings", "/portal/brand", "Brand", PERM_SETTINGS_READ},
+    {"Settings", "/portal/tokens", "API tokens", PERM_TOKENS_MANAGE},
 };
 
 void resp_page(req_t *r, int status, const char *tmpl, const char *title, json_object *data) {
@@ -50,10 +53,19 @@ void resp_page(req_t *r, int status, const char *tmpl, const char *title, json_o
         json_object_object_add(t, "ref", json_object_new_string(r->actor.tenant_ref));
         json_object_object_add(ctx, "tenant", t);
         json_object_object_add(ctx, "csrf", json_object_new_string(r->actor.csrf));
-        json_object *items = json_object_new_array();
+        json_object *groups = json_object_new_array(), *items = NULL;
         const char *section = r->path ? r->path : "";
+        const char *group = NULL;
         for (size_t i = 0; i < sizeof nav / sizeof nav[0]; i++) {
             if (!rbac_role_has(r->actor.role, nav[i].perm)) continue;
+            if (!group || strcmp(group, nav[i].group)) {
+                group = nav[i].group;
+                json_object *g = json_object_new_object();
+                json_object_object_add(g, "label", json_object_new_string(group));
+                items = json_object_new_array();
+                json_object_object_add(g, "items", items);
+                json_object_array_add(groups, g);
+            }
             json_object *n = json_object_new_object();
             json_object_object_add(n, "href", json_object_new_string(nav[i].href));
             json_object_object_add(n, "label", json_object_new_string(nav[i].label));
@@ -62,7 +74,7 @@ void resp_page(req_t *r, int status, const char *tmpl, const char *title, json_o
             json_object_object_add(n, "active", json_object_new_boolean(active));
             json_object_array_add(items, n);
         }
-        json_object_object_add(ctx, "nav", items);
+        json_object_object_add(ctx, "nav", groups);
     }
     /* the page sees the same context plus its own data under "page" */
     json_object_object_add(ctx, "page", data);

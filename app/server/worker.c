@@ -34,6 +34,7 @@
 #include "reports/delivery.h"
 #include "reports/renderer.h"
 #include "reports/scheduler.h"
+#include "reports/retention.h"
 #include "server/auth.h"
 #include "server/metrics.h"
 #include "server/router.h"
@@ -267,6 +268,8 @@ int http_worker_run(app_t *app, int listen_fd) {
     return 0;
 }
 
+#define RETENTION_SWEEP_INTERVAL_MS 60000
+
 static volatile sig_atomic_t g_job_stop;
 static void on_job_stop(int sig) { (void)sig, g_job_stop = 1; }
 
@@ -290,7 +293,7 @@ int job_worker_run(app_t *app) {
         app->tmpl = NULL;
     }
     int ppid = getppid();
-    int64_t last_cp = 0, last_sched = 0;
+    int64_t last_cp = 0, last_sched = 0, last_sweep = 0;
     while (!g_job_stop && getppid() == ppid) {
         int rendered = 0;
         if (renderer_run_pending(app->db, &app->cfg, app->tmpl, 4, &rendered) != 0) rendered = 0;
@@ -309,6 +312,16 @@ int job_worker_run(app_t *app) {
         if (key && now - last_cp >= 1000) {
             evidence_checkpoint(app->db, key, 0, app->cfg.checkpoint_interval_s, NULL);
             last_cp = now;
+        }
+        /* retention: archive what expired (unless on legal hold), expire
+         * undecided requests, purge deleted content — once a minute */
+        if (now - last_sweep >= RETENTION_SWEEP_INTERVAL_MS) {
+            retention_sweep_stats_t st;
+            if (retention_sweep(app->db, &app->cfg, 0, now_ms(), &st) == 0 &&
+                (st.archived || st.requests_expired || st.purged))
+                log_msg(LOG_INFO, "retention_sweep", "archived %d, requests expired %d, purged %d", st.archived,
+                        st.requests_expired, st.purged);
+            last_sweep = now;
         }
         if (linked < 1000 && rendered == 0 && delivered == 0) {
             struct timespec ts = {0, 100 * 1000000L};

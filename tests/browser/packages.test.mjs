@@ -66,7 +66,8 @@ describe('signed export package (jose, xml-crypto, ajv)', () => {
   let tok, dir, jwks, pkg;
   before(async () => {
     tok = token();
-    const arts = [await render(tok, 'agent_risk_register', 'csv'), await render(tok, 'board_kpi_pack', 'json')];
+    // reports in a GRC analyst's audience (audit, grc): the retrievability rule also gates packaging
+    const arts = [await render(tok, 'evidence_freshness_export', 'csv'), await render(tok, 'soc2_audit_summary', 'markdown')];
     const r = await call(tok, 'POST', `${API}/packages`, { type: 'grc_upload', artifact_refs: arts });
     assert.equal(r.status, 201);
     pkg = await r.json();

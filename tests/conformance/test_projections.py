@@ -401,3 +401,54 @@ def test_private_email_is_in_neither_public_projection(stack, token, canary):
     for path in ("/enterprise/aispm/reports/setup/contract", "/enterprise/aispm/reports/delivery-contract"):
         text = call(stack, token, "GET", path).text
         assert canary["email"] not in text and canary["email"].split("@")[0] not in text, f"GET {path} shows it"
+
+
+# --- retention lifecycle, search and retrieval ----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def rendered_ref(stack) -> str:
+    """An artifact of the demo tenant, rendered through the API (reports:write)."""
+    cmd = [stack["AISPM_BIN"], "-c", stack["AISPM_TEST_CONFIG"], "admin", "create-token", "--tenant", TENANT,
+           "--user", ADMIN_EMAIL, "--scopes", "reports:read,reports:write", "--name", "conformance-render"]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    tok = p.stdout.strip()
+    r = call(stack, tok, "POST", "/enterprise/aispm/reports/render",
+             {"report_id": "evidence_freshness_export", "format": "csv"})
+    assert r.status in (200, 202), r.text[:500]
+    status_url = r.json()["status_url"]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        st = get_json(stack, tok, status_url)
+        if st["status"] == "succeeded":
+            return st["artifact_ref"]
+        assert st["status"] != "failed", st
+        time.sleep(0.2)
+    raise AssertionError("the conformance render did not finish")
+
+
+def test_retention_lifecycle_projection_validates(stack, contracts, token, rendered_ref, canary):
+    doc = get_json(stack, token, "/enterprise/aispm/reports/retention")
+    assert schema_errors(validator(contracts, "aispm-report-retention-lifecycle.schema.json"), doc) == []
+    assert rendered_ref in [x["report_ref"] for x in doc["report_lifecycle"]]
+    text = json.dumps(doc)
+    assert canary["email"] not in text and ADMIN_EMAIL not in text
+
+
+def test_search_and_retrieval_projections_validate(stack, contracts, token, rendered_ref, canary):
+    v = validator(contracts, "aispm-report-search-retrieval.schema.json")
+    r = call(stack, token, "POST", "/enterprise/aispm/reports/search",
+             {"query": "evidence freshness", "filters": {"formats": ["csv"]}})
+    assert r.status == 200, r.text[:500]
+    doc = r.json()["projection"]
+    assert schema_errors(v, doc) == []
+    assert rendered_ref in [x["report_ref"] for x in doc["results"]]
+    r = call(stack, token, "POST", "/enterprise/aispm/reports/retrievals", {"report_ref": rendered_ref})
+    assert r.status == 201, r.text[:500]
+    body = r.json()
+    assert schema_errors(v, body["projection"]) == []
+    assert body["projection"]["retrieval"]["access_decision"] == "allow"
+    for text in (json.dumps(doc), json.dumps(body["projection"])):
+        assert canary["email"] not in text and ADMIN_EMAIL not in text
+        assert body["download_url"] not in text, "the projection holds the download URL"
