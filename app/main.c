@@ -15,6 +15,7 @@
 #include <curl/curl.h>
 
 #include "cli/admin.h"
+#include "reports/scheduler.h"
 #include "core/log.h"
 #include "reports/delivery.h"
 #include "reports/evidence_rooms.h"
@@ -36,6 +37,7 @@ static void usage(FILE *f) {
             "  admin seed-demo [--logins-file F] [--base-url URL]\n"
             "  admin link-evidence            link pending evidence events into their chains now\n"
             "  admin checkpoint [--tenant S]  sign chain-head checkpoints now\n"
+            "  admin scheduler-tick [--now RFC3339]  run the report scheduler once as of that time\n"
             "  admin verify-audit [--tenant S] verify evidence chains and checkpoints (exit 1 if broken)\n"
             "  admin retention-sweep [--now RFC3339] [--tenant S]\n"
             "                                 archive expired reports (not those on legal hold), expire undecided\n"
@@ -56,6 +58,7 @@ int main(int argc, char **argv) {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     delivery_init();
     rooms_init();
+    scheduler_init();
     retention_init();
     const char *config = getenv("AISPM_CONFIG");
     if (!config) config = "/etc/aispm/aispm.conf";

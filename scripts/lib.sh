@@ -35,7 +35,7 @@ AISPM_PACKAGES=(
     libxmlsec1-dev libcmocka-dev libargon2-dev libcurl4-gnutls-dev
     libxlsxwriter-dev zlib1g-dev libzip-dev libcairo2-dev libpango1.0-dev
     # run
-    mariadb-server mariadb-client nginx curl ca-certificates fonts-dejavu-core
+    mariadb-server mariadb-client nginx curl ca-certificates fonts-dejavu-core tzdata
     # test
     python3 python3-jsonschema python3-aiosmtpd python3-pytest openssl
     python3-openpyxl python3-docx unzip poppler-utils xmlsec1 libxml2-utils

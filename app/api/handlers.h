@@ -60,6 +60,19 @@ void api_search(req_t *r);
 void api_retrieval_create(req_t *r);
 void api_download(req_t *r);
 
+/* api/schedule_api.c */
+void api_schedule_create(req_t *r);
+void api_schedule_list(req_t *r);
+void api_schedule_get(req_t *r);
+void api_schedule_update(req_t *r);
+void api_schedule_delete(req_t *r);
+void api_schedule_pause(req_t *r);
+void api_schedule_resume(req_t *r);
+void api_schedule_policy(req_t *r);
+void api_schedule_preview(req_t *r);
+void api_schedule_runs(req_t *r);
+void api_operations_dashboard(req_t *r);
+
 /* api/packages_api.c */
 void api_packages_create(req_t *r);
 void api_packages_list(req_t *r);
@@ -112,6 +125,18 @@ void portal_render_decorate_catalog(req_t *r, json_object *catalog);
 void portal_render_post(req_t *r);
 void portal_render_get(req_t *r);
 void portal_renders(req_t *r);
+
+/* portal/portal_schedules.c */
+void portal_schedules(req_t *r);
+void portal_schedule_new(req_t *r);
+void portal_schedule_create(req_t *r);
+void portal_schedule_get(req_t *r);
+void portal_schedule_edit(req_t *r);
+void portal_schedule_update(req_t *r);
+void portal_schedule_pause(req_t *r);
+void portal_schedule_resume(req_t *r);
+void portal_schedule_delete(req_t *r);
+void portal_operations(req_t *r);
 
 /* portal/portal_search.c */
 void portal_search(req_t *r);

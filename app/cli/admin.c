@@ -29,6 +29,7 @@
 #include "render/template.h"
 #include "reports/export_packages.h"
 #include "reports/ingestion.h"
+#include "reports/scheduler.h"
 #include "reports/retention.h"
 #include "reports/renderer.h"
 #include "reports/recipients.h"
@@ -579,6 +580,26 @@ static int cmd_checkpoint(admin_t *a, int argc, char **argv) {
     return rc ? 1 : 0;
 }
 
+/* one scheduler pass as of --now (default: the clock); prints its counts */
+static int cmd_scheduler_tick(admin_t *a, int argc, char **argv) {
+    int64_t now = now_ms();
+    const char *at = opt(argc, argv, "--now");
+    if (at && rfc3339_parse(at, &now)) {
+        fprintf(stderr, "aispm: --now must be an RFC 3339 date-time\n");
+        return 2;
+    }
+    if (need_db(a)) return 1;
+    scheduler_stats_t st = {0};
+    int rc = scheduler_tick(a->db, now, &st);
+    char t[RFC3339_MAX];
+    rfc3339_format(now, 0, t);
+    printf("{\"now\":\"%s\",\"claimed\":%d,\"lost\":%d,\"skipped\":%d,\"deferred\":%d,\"blocked\":%d,"
+           "\"rendering\":%d,\"delivered\":%d,\"retried\":%d,\"failed\":%d,\"ok\":%s}\n",
+           t, st.claimed, st.lost, st.skipped, st.deferred, st.blocked, st.rendering, st.delivered, st.retried,
+           st.failed, rc ? "false" : "true");
+    return rc ? 1 : 0;
+}
+
 static int cmd_retention_sweep(admin_t *a, int argc, char **argv) {
     if (need_db(a)) return 1;
     bool bad;
@@ -698,6 +719,9 @@ int admin_main(const char *config_path, int argc, char **argv) {
     }
     admin_t a = {0};
     char err[512];
+    /* `aispm admin CMD --config F` is accepted as well as `aispm -c F admin CMD` */
+    const char *cfg_opt = opt(argc, argv, "--config");
+    if (cfg_opt) config_path = cfg_opt;
     if (config_load(config_path, &a.cfg, err, sizeof err) != 0) {
         fprintf(stderr, "aispm: %s\n", err);
         return 2;
@@ -722,6 +746,7 @@ int admin_main(const char *config_path, int argc, char **argv) {
     else if (!strcmp(cmd, "verify-audit")) rc = cmd_verify(&a, argc, argv);
     else if (!strcmp(cmd, "link-evidence")) rc = cmd_link(&a);
     else if (!strcmp(cmd, "checkpoint")) rc = cmd_checkpoint(&a, argc, argv);
+    else if (!strcmp(cmd, "scheduler-tick")) rc = cmd_scheduler_tick(&a, argc, argv);
     else if (!strcmp(cmd, "retention-sweep")) rc = cmd_retention_sweep(&a, argc, argv);
     else if (!strcmp(cmd, "render")) rc = cmd_render(&a, argc, argv);
     else {

@@ -10,7 +10,12 @@
  *    [0, 999]. Formatting clamps to years 0000..9999 (the only years the
  *    two text forms can express), so output is always a well-formed
  *    timestamp.
- *  - Conversion uses timegm/gmtime_r only; the process TZ never matters.
+ *  - Conversion uses timegm/gmtime_r only; the process TZ never matters —
+ *    except in the tz_* functions, which set TZ to the named zone for one
+ *    call (validated with timezone_valid first, because glibc silently falls
+ *    back to UTC for an unknown zone) and restore the previous value before
+ *    returning. Job and HTTP workers are single-threaded, so nothing else can
+ *    observe the switch.
  *  - Parsers are strict and whole-string: fixed-width fields, range-checked
  *    calendar values (including leap years), nothing trailing. Fractions are
  *    truncated to milliseconds. A leap second (":60") is accepted as RFC 3339
@@ -20,10 +25,12 @@
 
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "core/err.h"
+#include "core/text.h"
 
 int64_t now_ms(void) {
     struct timespec ts;
@@ -182,5 +189,142 @@ int sql_datetime_parse(const char *s, int64_t *ms_out) {
     p += f;
     if (s[p] != '\0') return AISPM_EINVAL;
     *ms_out = (int64_t)sec * 1000 + milli;
+    return AISPM_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* civil calendar (proleptic Gregorian, Howard Hinnant's days_from_civil)    */
+
+int64_t civil_days(int y, int m, int d) {
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+void civil_from_days(int64_t z, int *year, int *mon, int *day) {
+    z += 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t y = yoe + era * 400;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    int d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    int m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *year = (int)(y + (m <= 2));
+    *mon = m;
+    *day = d;
+}
+
+int civil_weekday(int64_t days) { /* 1970-01-01 was a Thursday (3) */
+    int64_t w = (days + 3) % 7;
+    return (int)(w < 0 ? w + 7 : w);
+}
+
+int civil_month_days(int year, int mon) { return timeutil_mdays(year, mon); }
+
+/* ------------------------------------------------------------------------ */
+/* time zones                                                                */
+
+typedef struct {
+    bool had;
+    char prev[160];
+} tz_saved_t;
+
+static int tz_enter(const char *tz, tz_saved_t *sv) {
+    if (!timezone_valid(tz)) return AISPM_EINVAL;
+    const char *p = getenv("TZ");
+    sv->had = p != NULL;
+    snprintf(sv->prev, sizeof sv->prev, "%s", p ? p : "");
+    char v[160];
+    snprintf(v, sizeof v, ":%s", tz);
+    setenv("TZ", v, 1);
+    tzset();
+    return AISPM_OK;
+}
+
+static void tz_leave(const tz_saved_t *sv) {
+    if (sv->had) setenv("TZ", sv->prev, 1);
+    else unsetenv("TZ");
+    tzset();
+}
+
+/* offset (seconds east of UTC) in force at t under the current TZ */
+static long tz_offset_at(time_t t) {
+    struct tm tm;
+    if (!localtime_r(&t, &tm)) return 0;
+    return tm.tm_gmtoff;
+}
+
+static bool civil_valid(const civil_t *c) {
+    return c->year >= 1 && c->year <= 9999 && c->mon >= 1 && c->mon <= 12 && c->day >= 1 &&
+           c->day <= timeutil_mdays(c->year, c->mon) && c->hour >= 0 && c->hour <= 23 && c->min >= 0 &&
+           c->min <= 59 && c->sec >= 0 && c->sec <= 59;
+}
+
+int tz_local_to_utc(const char *tz, const civil_t *local, int64_t *utc_ms, int *kind_out) {
+    if (!local || !utc_ms || !civil_valid(local)) return AISPM_EINVAL;
+    tz_saved_t sv;
+    int rc = tz_enter(tz, &sv);
+    if (rc) return rc;
+    /* the wall time read as if it were UTC; the real instant is naive - offset
+     * for an offset in force at that instant. Transitions are far more than a
+     * day apart, so the offsets a day either side are the only candidates. */
+    int64_t naive = civil_days(local->year, local->mon, local->day) * 86400 + local->hour * 3600 + local->min * 60 +
+                    local->sec;
+    long before = tz_offset_at((time_t)(naive - 86400)), after = tz_offset_at((time_t)(naive + 86400));
+    int64_t c1 = naive - before, c2 = naive - after;
+    bool ok1 = tz_offset_at((time_t)c1) == before, ok2 = tz_offset_at((time_t)c2) == after;
+    int64_t t;
+    int kind = 0;
+    if (ok1 && ok2 && c1 != c2) {
+        t = c1 < c2 ? c1 : c2; /* fall-back: the first occurrence */
+        kind = 2;
+    } else if (ok1) {
+        t = c1;
+    } else if (ok2) {
+        t = c2;
+    } else {
+        t = c1; /* spring-forward gap: the pre-gap offset shifts it forward */
+        kind = 1;
+    }
+    tz_leave(&sv);
+    *utc_ms = t * 1000;
+    if (kind_out) *kind_out = kind;
+    return AISPM_OK;
+}
+
+int tz_utc_to_local(const char *tz, int64_t utc_ms, civil_t *local, int *offset_s) {
+    tz_saved_t sv;
+    int rc = tz_enter(tz, &sv);
+    if (rc) return rc;
+    int64_t s = utc_ms / 1000;
+    if (utc_ms % 1000 < 0) s--;
+    time_t t = (time_t)s;
+    struct tm tm;
+    bool ok = localtime_r(&t, &tm) != NULL;
+    tz_leave(&sv);
+    if (!ok) return AISPM_EINVAL;
+    local->year = tm.tm_year + 1900;
+    local->mon = tm.tm_mon + 1;
+    local->day = tm.tm_mday;
+    local->hour = tm.tm_hour;
+    local->min = tm.tm_min;
+    local->sec = tm.tm_sec;
+    if (offset_s) *offset_s = (int)tm.tm_gmtoff;
+    return AISPM_OK;
+}
+
+int tz_format_local(const char *tz, int64_t utc_ms, char out[RFC3339_MAX]) {
+    civil_t c;
+    int off;
+    int rc = tz_utc_to_local(tz, utc_ms, &c, &off);
+    if (rc) return rc;
+    int a = off < 0 ? -off : off;
+    snprintf(out, RFC3339_MAX, "%04d-%02d-%02dT%02d:%02d:%02d%c%02d:%02d", c.year % 10000, c.mon % 100, c.day % 100,
+             c.hour % 100, c.min % 100, c.sec % 100, off < 0 ? '-' : '+', (a / 3600) % 100, (a / 60) % 60);
     return AISPM_OK;
 }

@@ -31,6 +31,7 @@
 #include "reports/catalog.h"
 #include "reports/delivery.h"
 #include "reports/ingestion.h"
+#include "reports/setup.h"
 #include "reports/retention.h"
 #include "server/auth.h"
 
@@ -424,6 +425,49 @@ static int find_by_key(db_t *db, const actor_t *a, const char *key, const char *
     return found;
 }
 
+int renderer_enqueue(db_t *db, const actor_t *a, const char *report_id, const char *format, int64_t start,
+                     int64_t end, const char *idem, const char *request_id, long long *render_id,
+                     char ref[REF_MAX]) {
+    char ps[RFC3339_MAX], pe[RFC3339_MAX], nows[RFC3339_MAX];
+    sql_datetime_format(start, ps);
+    sql_datetime_format(end, pe);
+    sql_datetime_format(now_ms(), nows);
+    int rc = ref_new("render", ref);
+    if (rc) return rc;
+    uint64_t rid = 0;
+    rc = db_exec(db,
+                 "INSERT INTO render_requests (ref, tenant_id, report_id, format, period_start, period_end, filters, "
+                 "state, progress, idempotency_key, requested_by, created_at, updated_at) "
+                 "VALUES (?, ?, ?, ?, ?, ?, '{}', 'queued', 0, ?, ?, ?, ?)",
+                 DB_ARGS(DBS(ref), DBI(a->tenant_id), DBS(report_id), DBS(format), DBS(ps), DBS(pe), DBS(idem),
+                         a->user_id ? DBI(a->user_id) : DBNULL, DBS(nows), DBS(nows)),
+                 NULL, &rid);
+    if (!rc) {
+        char payload[64];
+        snprintf(payload, sizeof payload, "{\"render_id\":%llu}", (unsigned long long)rid);
+        rc = db_exec(db,
+                     "INSERT INTO jobs (tenant_id, kind, payload, state, run_at, idempotency_key, created_at, "
+                     "updated_at) VALUES (?, '" RENDER_JOB_KIND "', ?, 'queued', ?, ?, ?, ?)",
+                     DB_ARGS(DBI(a->tenant_id), DBS(payload), DBS(nows), DBS(ref), DBS(nows), DBS(nows)), NULL, NULL);
+    }
+    if (!rc) {
+        json_object *d = json_object_new_object();
+        put_str(d, "report_id", report_id);
+        put_str(d, "format", format);
+        json_object *p = json_object_new_object();
+        char t[RFC3339_MAX];
+        rfc3339_format(start, 0, t);
+        put_str(p, "start", t);
+        rfc3339_format(end, 0, t);
+        put_str(p, "end", t);
+        json_object_object_add(d, "period", p);
+        rc = auth_evidence(db, a, "report.render_requested", ref, "success", request_id, d, NULL);
+        json_object_put(d);
+    }
+    if (!rc && render_id) *render_id = (long long)rid;
+    return rc;
+}
+
 int renderer_request(db_t *db, const actor_t *a, json_object *body, const char *idem, const char *request_id,
                      render_outcome_t *out) {
     memset(out, 0, sizeof *out);
@@ -542,10 +586,9 @@ int renderer_request(db_t *db, const actor_t *a, json_object *body, const char *
     }
     json_object_put(errors);
 
-    char ps[RFC3339_MAX], pe[RFC3339_MAX], nows[RFC3339_MAX];
+    char ps[RFC3339_MAX], pe[RFC3339_MAX];
     sql_datetime_format(start, ps);
     sql_datetime_format(end, pe);
-    sql_datetime_format(now, nows);
     if (idem) {
         json_object *o = NULL;
         int f = find_by_key(db, a, idem, report_id, format, period_given ? ps : NULL, period_given ? pe : NULL, &o);
@@ -563,40 +606,9 @@ int renderer_request(db_t *db, const actor_t *a, json_object *body, const char *
     }
 
     char ref[REF_MAX];
-    int rc = ref_new("render", ref);
+    int rc = db_begin(db);
     if (rc) return rc;
-    rc = db_begin(db);
-    if (rc) return rc;
-    uint64_t rid = 0;
-    rc = db_exec(db,
-                 "INSERT INTO render_requests (ref, tenant_id, report_id, format, period_start, period_end, filters, "
-                 "state, progress, idempotency_key, requested_by, created_at, updated_at) "
-                 "VALUES (?, ?, ?, ?, ?, ?, '{}', 'queued', 0, ?, ?, ?, ?)",
-                 DB_ARGS(DBS(ref), DBI(a->tenant_id), DBS(report_id), DBS(format), DBS(ps), DBS(pe), DBS(idem),
-                         a->user_id ? DBI(a->user_id) : DBNULL, DBS(nows), DBS(nows)),
-                 NULL, &rid);
-    if (!rc) {
-        char payload[64];
-        snprintf(payload, sizeof payload, "{\"render_id\":%llu}", (unsigned long long)rid);
-        rc = db_exec(db,
-                     "INSERT INTO jobs (tenant_id, kind, payload, state, run_at, idempotency_key, created_at, "
-                     "updated_at) VALUES (?, '" RENDER_JOB_KIND "', ?, 'queued', ?, ?, ?, ?)",
-                     DB_ARGS(DBI(a->tenant_id), DBS(payload), DBS(nows), DBS(ref), DBS(nows), DBS(nows)), NULL, NULL);
-    }
-    if (!rc) {
-        json_object *d = json_object_new_object();
-        put_str(d, "report_id", report_id);
-        put_str(d, "format", format);
-        json_object *p = json_object_new_object();
-        char t[RFC3339_MAX];
-        rfc3339_format(start, 0, t);
-        put_str(p, "start", t);
-        rfc3339_format(end, 0, t);
-        put_str(p, "end", t);
-        json_object_object_add(d, "period", p);
-        rc = auth_evidence(db, a, "report.render_requested", ref, "success", request_id, d, NULL);
-        json_object_put(d);
-    }
+    rc = renderer_enqueue(db, a, report_id, format, start, end, idem, request_id, NULL, ref);
     if (rc) {
         db_rollback(db);
         if (rc == AISPM_ECONFLICT && idem) { /* a racing repeat of the same key won */
@@ -1735,16 +1747,6 @@ static int load_request(db_t *db, job_t *j) {
     return 0;
 }
 
-static int setting(db_t *db, long long tenant_id, const char *name, char *out, size_t outlen) {
-    db_res_t *res;
-    out[0] = 0;
-    int rc = db_query(db, "SELECT value FROM settings WHERE tenant_id = ? AND name = ?",
-                      DB_ARGS(DBI(tenant_id), DBS(name)), &res);
-    if (rc) return rc;
-    if (db_res_next(res)) snprintf(out, outlen, "%s", db_res_str(res, 0));
-    db_res_free(res);
-    return 0;
-}
 
 /* the SIEM export: one canonical line per ingested event of the period, built
  * from the stored public view only (never payload_ref / actor_ref) */
@@ -2024,8 +2026,8 @@ static int snapshot(db_t *db, const job_t *j, bool packet, char as_of[RFC3339_MA
             if (db_res_next(res)) snprintf(as_of, RFC3339_MAX, "%s", db_res_str(res, 0));
             db_res_free(res);
         }
-        if (!rc) rc = setting(db, j->tenant_id, "CAVRA_REPORT_RETENTION_DAYS", retention, 32);
-        if (!rc) rc = setting(db, j->tenant_id, "CAVRA_REPORT_DEFAULT_TIMEZONE", tz, 80);
+        if (!rc) rc = setup_setting(db, j->tenant_id, "CAVRA_REPORT_RETENTION_DAYS", retention, 32);
+        if (!rc) rc = setup_setting(db, j->tenant_id, "CAVRA_REPORT_DEFAULT_TIMEZONE", tz, 80);
         if (!rc) rc = ingestion_posture(db, &act, posture);
         if (!rc && renderer_uses_brand(j->report_id)) rc = brand_load(db, j->tenant_id, brand);
         if (!rc && !strcmp(j->report_id, "siem_jsonl_export"))

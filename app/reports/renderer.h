@@ -58,6 +58,14 @@ int renderer_request(db_t *db, const actor_t *a, json_object *body, const char *
                      const char *request_id, render_outcome_t *out);
 void render_outcome_free(render_outcome_t *o);
 
+/* queues one render inside the caller's transaction (renderer_request and
+ * the scheduler): the render_requests row, its job and evidence
+ * report.render_requested by actor `a` (a system actor for schedules). The
+ * report, format and period must already be valid; idem may be NULL.
+ * render_id (may be NULL) and ref receive the new request's id and ref. */
+int renderer_enqueue(db_t *db, const actor_t *a, const char *report_id, const char *format, int64_t start,
+                     int64_t end, const char *idem, const char *request_id, long long *render_id, char ref[REF_MAX]);
+
 /* {render_ref, report_id, format, status, progress, period, filters,
  *  requested_at, updated_at, finished_at, status_url, artifact_ref?,
  *  artifact_url?, error_code?} */

@@ -483,3 +483,14 @@ json_object *setup_contract_projection(void) {
     json_object_object_add(o, "enterprise_boundaries", b);
     return o;
 }
+
+int setup_setting(db_t *db, long long tenant_id, const char *name, char *out, size_t outlen) {
+    db_res_t *res;
+    out[0] = 0;
+    int rc = db_query(db, "SELECT value FROM settings WHERE tenant_id = ? AND name = ?",
+                      DB_ARGS(DBI(tenant_id), DBS(name)), &res);
+    if (rc) return rc;
+    if (db_res_next(res)) snprintf(out, outlen, "%s", db_res_str(res, 0));
+    db_res_free(res);
+    return 0;
+}

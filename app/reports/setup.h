@@ -72,4 +72,7 @@ int setup_state(db_t *db, const actor_t *a, json_object **out);
  * (aispm-report-setup-wizard-contract.schema.json) */
 json_object *setup_contract_projection(void);
 
+/* one stored setting of a tenant ("" when unset) */
+int setup_setting(db_t *db, long long tenant_id, const char *name, char *out, size_t outlen);
+
 #endif

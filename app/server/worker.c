@@ -33,6 +33,7 @@
 #include "reports/approvals.h"
 #include "reports/delivery.h"
 #include "reports/renderer.h"
+#include "reports/scheduler.h"
 #include "reports/retention.h"
 #include "server/auth.h"
 #include "server/metrics.h"
@@ -292,7 +293,7 @@ int job_worker_run(app_t *app) {
         app->tmpl = NULL;
     }
     int ppid = getppid();
-    int64_t last_cp = 0, last_sweep = 0;
+    int64_t last_cp = 0, last_sched = 0, last_sweep = 0;
     while (!g_job_stop && getppid() == ppid) {
         int rendered = 0;
         if (renderer_run_pending(app->db, &app->cfg, app->tmpl, 4, &rendered) != 0) rendered = 0;
@@ -302,6 +303,12 @@ int job_worker_run(app_t *app) {
         int linked = 0;
         if (evidence_link_pending(app->db, 0, 1000, &linked) != 0) linked = 0;
         int64_t now = monotonic_ms();
+        /* report schedules: due occurrences, deferred runs, finished renders,
+         * retries (exactly once across workers: see reports/scheduler.h) */
+        if (now - last_sched >= 1000) {
+            scheduler_tick(app->db, now_ms(), NULL);
+            last_sched = now;
+        }
         if (key && now - last_cp >= 1000) {
             evidence_checkpoint(app->db, key, 0, app->cfg.checkpoint_interval_s, NULL);
             last_cp = now;
