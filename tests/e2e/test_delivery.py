@@ -389,7 +389,7 @@ def test_racing_deciders_decide_once(dt, sink, sql):
     assert n == ("1" if winner == "approved" else "0")
 
 
-def test_rejected_and_expired_approvals_do_not_release(dt, sink, sql):
+def test_rejected_and_expired_approvals_do_not_release(dt, sink, sql, state_dir, app_config):
     before = len(sink.received())
     r = send(dt.operator, dt, [f"a-{rand(6)}@partner.example"])
     rejected = r.json()
@@ -415,19 +415,24 @@ def test_rejected_and_expired_approvals_do_not_release(dt, sink, sql):
     r.problem(409, "approval_expired")
     d = delivery(dt, held["deliveries"][0]["delivery_ref"])
     assert d["status"] == "dropped" and d["audit_events"][-1]["approval"]["decision"] == "expired", d
-    # an approval whose own validity has run out no longer authorises the send
+    # an approval whose own validity has run out no longer authorises the send:
+    # the job workers are stopped (SIGSTOP) so that the job the approval queues
+    # cannot run before the approval has run out
     r = send(dt.operator, dt, [f"c-{rand(6)}@partner.example"])
     late = r.json()
-    tenant = f"(SELECT id FROM aispm.tenants WHERE slug = {sql_str(dt.slug)})"
-    sql(f"UPDATE aispm.jobs SET run_at = UTC_TIMESTAMP(6) + INTERVAL 1 HOUR WHERE kind = 'report.deliver' AND "
-        f"state = 'queued' AND tenant_id = {tenant}")  # hold the released job until the approval has run out
-    r = dt.approver.post(f"{APPROVALS}/{late['approval_ref']}/decision",
-                         json_body={"decision": "approve", "reason": "ok"})
-    assert r.status == 200, r.describe()
-    sql(f"UPDATE aispm.approval_requests SET decision_expires_at = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND "
-        f"WHERE ref = {sql_str(late['approval_ref'])}")
-    sql(f"UPDATE aispm.jobs SET run_at = UTC_TIMESTAMP(6) WHERE kind = 'report.deliver' AND state = 'queued' "
-        f"AND tenant_id = {tenant}")
+    workers = job_workers(state_dir, app_config)
+    assert workers, "no job worker found"
+    for pid in workers:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        r = dt.approver.post(f"{APPROVALS}/{late['approval_ref']}/decision",
+                             json_body={"decision": "approve", "reason": "ok"})
+        assert r.status == 200, r.describe()
+        sql(f"UPDATE aispm.approval_requests SET decision_expires_at = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND "
+            f"WHERE ref = {sql_str(late['approval_ref'])}")
+    finally:
+        for pid in workers:
+            os.kill(pid, signal.SIGCONT)
     d = wait_status(dt, late["deliveries"][0]["delivery_ref"], ("dropped", "delivered"))
     assert d["status"] == "dropped" and d["last_error"] == "approval_expired", d
     time.sleep(0.5)
