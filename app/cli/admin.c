@@ -419,6 +419,26 @@ static int seed_dry_run(admin_t *a) {
     return 0;
 }
 
+/* a weekly board pack for the demo tenant, delivered to the CSO's portal
+ * inbox on Monday mornings in London, so the schedules page, its preview and
+ * the operations dashboard show something real on first login */
+static int seed_demo_schedule(admin_t *a, const actor_t *t) {
+    json_object *body = json_tokener_parse(
+        "{\"name\": \"Weekly board pack\", \"report_ids\": [\"pdf_board_pack\"], \"formats\": [\"pdf\"],"
+        " \"rrule\": \"FREQ=WEEKLY;BYDAY=MO;BYHOUR=8;BYMINUTE=0\", \"timezone\": \"Europe/London\","
+        " \"recipients\": [\"cso@acme.example\"], \"delivery_mode\": \"download\"}");
+    schedule_outcome_t o;
+    int rc = scheduler_create(a->db, t, body, "seed-demo", &o);
+    json_object_put(body);
+    if (!rc && o.status >= 300) {
+        fprintf(stderr, "aispm: the demo schedule was refused (%d %s): %s\n", o.status, o.code ? o.code : "",
+                o.body ? json_object_to_json_string(o.body) : "");
+        rc = AISPM_EINVAL;
+    }
+    schedule_outcome_free(&o);
+    return rc;
+}
+
 static int cmd_seed_demo(admin_t *a, int argc, char **argv) {
     const char *logins = opt(argc, argv, "--logins-file"), *base = opt(argc, argv, "--base-url");
     for (int i = 1; i < argc; i++)
@@ -435,6 +455,10 @@ static int cmd_seed_demo(admin_t *a, int argc, char **argv) {
      * needs approval, competitor.example denied, one group */
     if (recipients_seed_default(a->db, t.tenant_id, t.tenant_ref, "acme.example")) {
         fprintf(stderr, "aispm: cannot seed the demo recipient policy\n");
+        return 1;
+    }
+    if (created && seed_demo_schedule(a, &t)) {
+        fprintf(stderr, "aispm: cannot seed the demo schedule\n");
         return 1;
     }
     /* keep existing logins when the file is there; otherwise (re)set passwords */
