@@ -154,6 +154,7 @@ static int apply(config_t *c, const char *k, const char *v) {
         if (strncmp(v, "https://", 8) && strncmp(v, "http://", 7)) return -1;
         return set_str(c->public_url, sizeof c->public_url, v);
     }
+    if (!strcmp(k, "egress_private_networks")) return set_bool(&c->egress_private_networks, v);
     if (!strcmp(k, "smtp_ca_file")) return *v ? set_path(c, c->smtp_ca_file, sizeof c->smtp_ca_file, v) : 0;
     if (!strcmp(k, "log_level")) {
         if (strcmp(v, "debug") && strcmp(v, "info") && strcmp(v, "warn") && strcmp(v, "error")) return -1;

@@ -56,6 +56,7 @@ typedef struct {
     int delivery_retry_base_ms; /* first retry delay; doubles per attempt, plus jitter */
     int delivery_lock_s;        /* a claimed delivery job is re-claimed after this (crashed worker) */
     char public_url[512];       /* portal base URL used in e-mailed links */
+    bool egress_private_networks; /* providers may connect to loopback/private/link-local addresses */
     char smtp_ca_file[1024];    /* extra CA bundle for SMTP/webhook TLS; "" = system store */
 
     char log_level[16];

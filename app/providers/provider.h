@@ -43,6 +43,7 @@ typedef struct {
     char webhook_url[1024], grc_upload_url[1024];
     char signing_secret_ref[520]; /* CAVRA_REPORT_WEBHOOK_SECRET_REF, else PROVIDER_TOKEN_REF */
     char ca_file[1024];     /* extra CA bundle for TLS (config smtp_ca_file); "" = system */
+    bool allow_private;     /* config egress_private_networks */
     long timeout_ms;
 } provider_settings_t;
 
@@ -73,6 +74,20 @@ int provider_http_post(const provider_settings_t *s, const char *url, const prov
  * the attachment base64-encoded; CRLF line ends. Appends to out. */
 #include "core/buf.h"
 void provider_smtp_message(const provider_settings_t *s, const provider_message_t *m, int64_t date_ms, buf_t *out);
+/* egress guard: true when a provider may connect to ip (text form, v4 or
+ * v6): always for public addresses; loopback, private, CGNAT, link-local,
+ * unspecified, multicast and their IPv4-mapped forms only when
+ * allow_private. Applied by libcurl's pre-request callback to the address
+ * actually connected, so DNS answers cannot route around it; a refused
+ * connection is the permanent outcome "destination_not_allowed". */
+bool provider_egress_allowed(const char *ip, bool allow_private);
+typedef struct {
+    bool allow_private; /* in */
+    bool refused;       /* out: an address was refused (the send failed because of it) */
+} provider_egress_t;
+/* installs the guard on a curl easy handle (CURL *); g must outlive the transfer */
+void provider_egress_guard(void *curl, provider_egress_t *g);
+
 /* "sha256=" + hex HMAC-SHA256(secret, timestamp "." body): what receivers check */
 void provider_signature(const char *secret, const char *timestamp, const char *body, size_t len, char out[80]);
 

@@ -137,6 +137,8 @@ int provider_smtp_send(const provider_settings_t *s, const provider_message_t *m
     curl_easy_setopt(c, CURLOPT_USE_SSL, plain ? (long)CURLUSESSL_NONE : (long)CURLUSESSL_ALL);
     curl_easy_setopt(c, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
     if (s->ca_file[0]) curl_easy_setopt(c, CURLOPT_CAINFO, s->ca_file);
+    provider_egress_t guard = {.allow_private = s->allow_private};
+    provider_egress_guard(c, &guard);
     long tmo = s->timeout_ms > 0 ? s->timeout_ms : 30000;
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, tmo);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, tmo < 10000 ? tmo : 10000);
@@ -150,7 +152,8 @@ int provider_smtp_send(const provider_settings_t *s, const provider_message_t *m
     buf_free(&msg);
     memset(user, 0, sizeof user);
     memset(pass, 0, sizeof pass);
-    if (cc == CURLE_OK) outcome(out, PROVIDER_OK, (int)code, "sent");
+    if (cc != CURLE_OK && guard.refused) outcome(out, PROVIDER_PERMANENT, 0, "destination_not_allowed");
+    else if (cc == CURLE_OK) outcome(out, PROVIDER_OK, (int)code, "sent");
     else if (code >= 500) outcome(out, PROVIDER_PERMANENT, (int)code, "smtp_5xx");
     else if (code >= 400) outcome(out, PROVIDER_TRANSIENT, (int)code, "smtp_4xx");
     else if (cc == CURLE_LOGIN_DENIED) outcome(out, PROVIDER_PERMANENT, (int)code, "auth_failed");

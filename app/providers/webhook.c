@@ -82,6 +82,8 @@ int provider_http_post(const provider_settings_t *s, const char *url, const prov
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     if (s->ca_file[0]) curl_easy_setopt(c, CURLOPT_CAINFO, s->ca_file);
+    provider_egress_t guard = {.allow_private = s->allow_private};
+    provider_egress_guard(c, &guard);
     long tmo = s->timeout_ms > 0 ? s->timeout_ms : 30000;
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, tmo);
     CURLcode cc = curl_easy_perform(c);
@@ -89,7 +91,8 @@ int provider_http_post(const provider_settings_t *s, const char *url, const prov
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
     curl_slist_free_all(hd);
     curl_easy_cleanup(c);
-    if (cc != CURLE_OK) outcome(out, PROVIDER_TRANSIENT, 0, cc == CURLE_OPERATION_TIMEDOUT ? "timeout" : "connect_failed");
+    if (cc != CURLE_OK && guard.refused) outcome(out, PROVIDER_PERMANENT, 0, "destination_not_allowed");
+    else if (cc != CURLE_OK) outcome(out, PROVIDER_TRANSIENT, 0, cc == CURLE_OPERATION_TIMEDOUT ? "timeout" : "connect_failed");
     else if (code >= 200 && code < 300) outcome(out, PROVIDER_OK, (int)code, "sent");
     else if (code == 408 || code == 429 || code >= 500) outcome(out, PROVIDER_TRANSIENT, (int)code, "http_retryable");
     else outcome(out, PROVIDER_PERMANENT, (int)code, "http_4xx");

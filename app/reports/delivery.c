@@ -177,6 +177,7 @@ static int provider_settings_load(db_t *db, const config_t *cfg, long long tenan
     if (!strncmp(ca_ref, "file:", 5)) snprintf(s->ca_file, sizeof s->ca_file, "%s", ca_ref + 5);
     if (cfg) {
         if (!s->ca_file[0]) snprintf(s->ca_file, sizeof s->ca_file, "%s", cfg->smtp_ca_file);
+        s->allow_private = cfg->egress_private_networks;
         s->timeout_ms = cfg->delivery_lock_s * 1000L - 1000L;
         if (s->timeout_ms > 60000) s->timeout_ms = 60000;
     }
