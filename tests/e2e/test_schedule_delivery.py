@@ -104,4 +104,29 @@ def test_held_recipient_waits_for_another_users_approval(dt, sink, env):
     wait_for(lambda: sink.for_message(message_id_of(dref)), 30, "the approved scheduled message")
     assert len(sink.for_message(message_id_of(dref))) == 1
     assert rcpt not in json.dumps(ev)
+    # the run follows its send: delivered once the approval released it
+    rs = runs(dt.admin, ref)
+    assert rs[0]["state"] == "delivered" and not rs[0].get("reason"), rs[0]
+    done = run_event(dt, rs[0]["run_ref"], "schedule.run_delivered")
+    assert done["details"]["resumed_from"] == "send_approval" and done["details"]["sends_released"] == 1
+    assert rcpt not in json.dumps(done)
+    dt.admin.delete(f"{API}/{ref}")
+
+
+def test_rejected_held_send_skips_the_run(dt, sink, env):
+    rcpt = f"auditor-{rand(6)}@partner.example"
+    ref, at = make(dt, [rcpt], 184)
+    tick(env, at + timedelta(seconds=5))
+    rs = settle(dt, ref, ("delivered", "failed", "pending_approval"))
+    assert rs[0]["state"] == "pending_approval", rs[0]
+    s = run_event(dt, rs[0]["run_ref"], "schedule.run_blocked")["details"]["sends"][0]
+    r = dt.approver.post(f"{APPROVALS}/{s['approval_ref']}/decision",
+                         json_body={"decision": "reject", "reason": "not for this partner"})
+    assert r.status == 200, r.describe()
+    rs = runs(dt.admin, ref)
+    assert rs[0]["state"] == "skipped" and rs[0]["reason"] == "approval_rejected", rs[0]
+    ev = run_event(dt, rs[0]["run_ref"], "schedule.run_skipped")
+    assert ev["details"]["sends_dropped"] == 1 and ev["details"]["reason"] == "approval_rejected"
+    time.sleep(1)
+    assert not sink.for_message(message_id_of(s["delivery_refs"][0])), "a rejected scheduled send was sent"
     dt.admin.delete(f"{API}/{ref}")
