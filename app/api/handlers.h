@@ -102,6 +102,10 @@ void api_delivery_get(req_t *r);
 void api_delivery_retry(req_t *r);
 void api_delivery_endpoints_get(req_t *r);
 void api_delivery_audit_list(req_t *r);
+void api_audit_export_create(req_t *r);
+void api_audit_export_list(req_t *r);
+void api_audit_export_get(req_t *r);
+void api_audit_export_content(req_t *r);
 void api_delivery_endpoints_put(req_t *r);
 
 /* portal/portal.c */
