@@ -175,6 +175,7 @@ void portal_delivery_decorate_artifact(req_t *r, json_object *page);
 void portal_send_post(req_t *r);
 void portal_test_delivery_get(req_t *r);
 void portal_test_delivery_post(req_t *r);
+void portal_delivery_audit_export(req_t *r);
 void portal_deliveries(req_t *r);
 void portal_delivery_get(req_t *r);
 void portal_delivery_retry(req_t *r);

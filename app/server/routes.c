@@ -208,6 +208,8 @@ const route_t aispm_routes[] = {
     {"POST", "/portal/brand", PERM_SETTINGS_WRITE, portal_brand_post, P, "portal_brand_post"},
     {"POST", "/portal/reports/send", PERM_REPORTS_SEND, portal_send_post, P, "portal_send_post"},
     {"GET", "/portal/deliveries", PERM_CATALOG_READ, portal_deliveries, P, "portal_deliveries"},
+    {"POST", "/portal/deliveries/audit-export", PERM_AUDIT_READ, portal_delivery_audit_export, P,
+     "portal_delivery_audit_export"},
     {"GET", "/portal/deliveries/{delivery_ref}", PERM_CATALOG_READ, portal_delivery_get, P, "portal_delivery"},
     {"POST", "/portal/deliveries/{delivery_ref}/retry", PERM_REPORTS_SEND, portal_delivery_retry, P,
      "portal_delivery_retry"},

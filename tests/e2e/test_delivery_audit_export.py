@@ -11,7 +11,9 @@ delivery_audit_export whose expiry is its class's days after creation, with
 evidence delivery_audit.exported; once the sweep archived it the content
 answers 410 archived_past_retention (blocked retrieval evidenced); the
 recipient address of a send (a canary) appears in no export or metadata;
-invalid requests answer 422 with field errors.
+invalid requests answer 422 with field errors; the deliveries page's
+"Export delivery audit" form (CSRF-checked) creates a CSV export and redirects
+to its download.
 """
 
 import csv
@@ -22,7 +24,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from .conftest import audit_events, rand
+from .conftest import audit_events, rand, scrape_csrf
 from .retention_helpers import API, FreshTenant, assert_valid, item, render
 
 EXPORTS = f"{API}/delivery-audit/exports"
@@ -130,6 +132,24 @@ def test_invalid_requests_answer_422(x):
     p = admin.post(EXPORTS, json_body={"since": iso(x.until), "until": iso(x.since),
                                        "format": "csv"}).problem(422, "validation_failed")
     assert "until" in p["errors"], p
+
+
+def test_portal_button_exports_and_downloads(x):
+    p = x.portal("tenant_admin")
+    html = {"Accept": "text/html"}
+    r = p.get("/portal/deliveries", headers=html)
+    assert r.status == 200 and "Export delivery audit" in r.text, r.describe()
+    form = {"_csrf": scrape_csrf(r), "days": "7", "format": "csv"}
+    assert p.post("/portal/deliveries/audit-export", form={"days": "7", "format": "csv"},
+                  headers=html).status == 403, "a form without its CSRF token is refused"
+    r = p.post("/portal/deliveries/audit-export", form=form, headers=html)
+    assert r.status == 303, r.describe()
+    loc = r.header("Location")
+    assert loc.startswith(f"{EXPORTS}/audit-export:") and loc.endswith("/content"), loc
+    got = p.get(loc)
+    assert got.status == 200, got.describe()
+    rows = list(csv.DictReader(io.StringIO(got.text, newline="")))
+    assert len(rows) == len(all_events(x["tenant_admin"].api)) and x.canary not in got.text
 
 
 def test_export_is_retained_and_410_once_archived(x):
