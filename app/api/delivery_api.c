@@ -362,19 +362,5 @@ void api_audit_export_content(req_t *r) {
     retention_verdict_t v;
     int rc = audit_export_content(r->app->db, &r->app->cfg, &r->actor, req_param(r, "export_ref"), r->request_id, &c,
                                   &v);
-    if ((rc == AISPM_EGONE || rc == AISPM_EFORBIDDEN) && v.code) {
-        resp_problem(r, v.status, v.code, v.detail, NULL);
-        return;
-    }
-    if (rc == AISPM_EIO) {
-        resp_problem(r, 500, "export_unavailable", "the export's stored content is missing or damaged", NULL);
-        return;
-    }
-    if (rc) {
-        resp_error(r, rc);
-        return;
-    }
-    /* the filename is built from the ULID and format only */
-    resp_attachment(r, c.content_type, &c.bytes, c.filename, c.digest, "X-Export-SHA256");
-    render_content_free(&c);
+    api_stored_content(r, rc, &v, &c, "export_unavailable", "export", "X-Export-SHA256");
 }
