@@ -326,7 +326,7 @@ int audit_export_create(db_t *db, const config_t *cfg, const actor_t *a, json_ob
         retention_item_t it = {.tenant_id = a->tenant_id,
                                .object_kind = RETENTION_KIND_AUDIT_EXPORT,
                                .object_ref = ref,
-                               .report_id = "delivery_audit",
+                               .report_id = RETENTION_REPORT_DELIVERY_AUDIT,
                                .format = fmt,
                                .title = "Delivery audit export",
                                .tags = "delivery_audit,export",
@@ -382,7 +382,7 @@ int audit_export_content(db_t *db, const config_t *cfg, const actor_t *a, const 
     snprintf(out->format, sizeof out->format, "%s", db_res_str(res, 4));
     snprintf(out->content_type, sizeof out->content_type, "%s",
              !strcmp(out->format, "csv") ? "text/csv; charset=utf-8" : "application/x-ndjson");
-    snprintf(out->report_id, sizeof out->report_id, "delivery_audit");
+    snprintf(out->report_id, sizeof out->report_id, "%s", RETENTION_REPORT_DELIVERY_AUDIT);
     db_res_free(res);
     rc = renderer_read_stored(cfg, storage, size, out->digest, &out->bytes);
     if (rc) {

@@ -10,7 +10,9 @@ refuses different parameters (409); the export is a retention item of kind
 delivery_audit_export whose expiry is its class's days after creation, with
 evidence delivery_audit.exported; once the sweep archived it the content
 answers 410 archived_past_retention (blocked retrieval evidenced); the
-recipient address of a send (a canary) appears in no export or metadata;
+recipient address of a send (a canary) appears in no export or metadata; a
+GRC analyst may download it, a report operator (no audit.read) may not create
+one;
 invalid requests answer 422 with field errors; the deliveries page's
 "Export delivery audit" form (CSRF-checked) creates a CSV export and redirects
 to its download.
@@ -52,7 +54,7 @@ def all_events(client):
 
 @pytest.fixture(scope="module")
 def x(base_url, admin_cli):
-    t = FreshTenant(base_url, admin_cli, ["tenant_admin"], "dax")
+    t = FreshTenant(base_url, admin_cli, ["tenant_admin", "grc_analyst", "report_operator"], "dax")
     admin = t["tenant_admin"].api
     t.since = datetime.now(timezone.utc) - timedelta(minutes=5)
     art = render(admin, "control_coverage_export", "csv")
@@ -105,6 +107,10 @@ def test_jsonl_export_holds_the_range_as_public_projections(x):
     r = admin.post(EXPORTS, json_body={**body, "until": iso(x.since - timedelta(minutes=1)),
                                        "since": iso(x.since - timedelta(hours=1))})
     assert r.status == 201 and r.json()["event_count"] == 0, r.describe()
+    # a GRC analyst (retention audience restricted to audit/grc reports) may
+    # read it; a role without audit.read may not even create one
+    assert content(x["grc_analyst"].api, meta["export_ref"]).body == got.body
+    x["report_operator"].api.post(EXPORTS, json_body=body).problem(403)
     x.jsonl = meta
 
 
