@@ -13,6 +13,7 @@
 #include "reports/approvals.h"
 #include "reports/retention.h"
 #include "reports/delivery.h"
+#include "reports/delivery_audit_export.h"
 #include "reports/recipients.h"
 
 /* a JSON array of strings -> borrowed C strings (at most max); false on a
@@ -310,4 +311,56 @@ void api_delivery_audit_list(req_t *r) {
         return;
     }
     resp_result(r, rc, o);
+}
+
+/* ---- delivery audit exports (reports/delivery_audit_export.c) ---- */
+
+void api_audit_export_create(req_t *r) {
+    json_object *body;
+    if (!req_json_body(r, &body)) return;
+    audit_export_outcome_t o;
+    int rc = audit_export_create(r->app->db, &r->app->cfg, &r->actor, body, r->idempotency_key, r->request_id, &o);
+    json_object_put(body);
+    if (rc) {
+        resp_error(r, rc);
+        return;
+    }
+    if (o.status >= 400) {
+        resp_problem(r, o.status, o.code, o.detail, o.body);
+        return;
+    }
+    json_object *ref;
+    if (json_object_object_get_ex(o.body, "export_ref", &ref)) {
+        char loc[160];
+        snprintf(loc, sizeof loc, "/enterprise/aispm/reports/delivery-audit/exports/%s", json_object_get_string(ref));
+        resp_header(r, "Location", loc);
+    }
+    resp_json(r, o.status, o.body);
+}
+
+void api_audit_export_list(req_t *r) {
+    char cursor[32] = "", lim[16] = "";
+    req_query(r, "cursor", cursor, sizeof cursor);
+    int limit = req_query(r, "limit", lim, sizeof lim) ? atoi(lim) : 25;
+    json_object *o = NULL;
+    int rc = audit_export_list(r->app->db, &r->actor, cursor, limit, &o);
+    if (rc == AISPM_EINVAL) {
+        resp_bad_cursor(r);
+        return;
+    }
+    resp_result(r, rc, o);
+}
+
+void api_audit_export_get(req_t *r) {
+    json_object *o = NULL;
+    int rc = audit_export_get(r->app->db, &r->actor, req_param(r, "export_ref"), &o);
+    resp_result(r, rc, o);
+}
+
+void api_audit_export_content(req_t *r) {
+    render_content_t c;
+    retention_verdict_t v;
+    int rc = audit_export_content(r->app->db, &r->app->cfg, &r->actor, req_param(r, "export_ref"), r->request_id, &c,
+                                  &v);
+    api_stored_content(r, rc, &v, &c, "export_unavailable", "export", "X-Export-SHA256");
 }

@@ -46,6 +46,11 @@ void api_artifact_content(req_t *r);
 /* answers stored artifact bytes with their headers (content type,
  * attachment filename, X-Artifact-SHA256, ETag, no-store) */
 void api_send_content(req_t *r, render_content_t *c);
+/* a content route's answer from its module's result (render_api.c): the
+ * retention verdict's problem, 500 unavailable_code when the bytes are missing
+ * or altered, another error, or the bytes as an attachment; frees c */
+void api_stored_content(req_t *r, int rc, const retention_verdict_t *v, render_content_t *c,
+                        const char *unavailable_code, const char *noun, const char *digest_header);
 
 /* api/retention_api.c */
 void api_retention_lifecycle(req_t *r);
@@ -102,6 +107,10 @@ void api_delivery_get(req_t *r);
 void api_delivery_retry(req_t *r);
 void api_delivery_endpoints_get(req_t *r);
 void api_delivery_audit_list(req_t *r);
+void api_audit_export_create(req_t *r);
+void api_audit_export_list(req_t *r);
+void api_audit_export_get(req_t *r);
+void api_audit_export_content(req_t *r);
 void api_delivery_endpoints_put(req_t *r);
 
 /* portal/portal.c */
@@ -171,6 +180,7 @@ void portal_delivery_decorate_artifact(req_t *r, json_object *page);
 void portal_send_post(req_t *r);
 void portal_test_delivery_get(req_t *r);
 void portal_test_delivery_post(req_t *r);
+void portal_delivery_audit_export(req_t *r);
 void portal_deliveries(req_t *r);
 void portal_delivery_get(req_t *r);
 void portal_delivery_retry(req_t *r);

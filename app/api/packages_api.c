@@ -63,21 +63,7 @@ void api_package_content(req_t *r) {
     retention_verdict_t v;
     int rc =
         packages_content(r->app->db, &r->app->cfg, &r->actor, req_param(r, "package_ref"), r->request_id, &c, &v);
-    if ((rc == AISPM_EGONE || rc == AISPM_EFORBIDDEN) && v.code) {
-        resp_problem(r, v.status, v.code, v.detail, NULL);
-        return;
-    }
-    if (rc == AISPM_EIO) {
-        resp_problem(r, 500, "package_unavailable", "the package's stored content is missing or damaged", NULL);
-        return;
-    }
-    if (rc) {
-        resp_error(r, rc);
-        return;
-    }
-    /* the filename is built from the package type and ULID only */
-    resp_attachment(r, c.content_type, &c.bytes, c.filename, c.digest, "X-Package-SHA256");
-    render_content_free(&c);
+    api_stored_content(r, rc, &v, &c, "package_unavailable", "package", "X-Package-SHA256");
 }
 
 /* GET /.well-known/aispm-signing-cert.pem[?kid=K]: the current package

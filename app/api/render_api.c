@@ -60,23 +60,34 @@ void api_send_content(req_t *r, render_content_t *c) {
     resp_attachment(r, c->content_type, &c->bytes, c->filename, c->digest, "X-Artifact-SHA256");
 }
 
-void api_artifact_content(req_t *r) {
-    render_content_t c;
-    retention_verdict_t v;
-    int rc = renderer_artifact_content_checked(r->app->db, &r->app->cfg, &r->actor, req_param(r, "artifact_ref"),
-                                               "artifact_content", r->request_id, &c, &v);
-    if ((rc == AISPM_EGONE || rc == AISPM_EFORBIDDEN) && v.code) {
-        resp_problem(r, v.status, v.code, v.detail, NULL);
+/* answers a content route from its module's result: the retention verdict's
+ * problem (410 / 403), 500 <unavailable_code> when the stored bytes are
+ * missing or altered, another error, or the bytes (filenames are built by the
+ * modules from [A-Za-z0-9_.-] only); frees c */
+void api_stored_content(req_t *r, int rc, const retention_verdict_t *v, render_content_t *c,
+                        const char *unavailable_code, const char *noun, const char *digest_header) {
+    if ((rc == AISPM_EGONE || rc == AISPM_EFORBIDDEN) && v->code) {
+        resp_problem(r, v->status, v->code, v->detail, NULL);
         return;
     }
     if (rc == AISPM_EIO) {
-        resp_problem(r, 500, "artifact_unavailable", "the artifact's stored content is missing or damaged", NULL);
+        char detail[120];
+        snprintf(detail, sizeof detail, "the %s's stored content is missing or damaged", noun);
+        resp_problem(r, 500, unavailable_code, detail, NULL);
         return;
     }
     if (rc) {
         resp_error(r, rc);
         return;
     }
-    api_send_content(r, &c);
-    render_content_free(&c);
+    resp_attachment(r, c->content_type, &c->bytes, c->filename, c->digest, digest_header);
+    render_content_free(c);
+}
+
+void api_artifact_content(req_t *r) {
+    render_content_t c;
+    retention_verdict_t v;
+    int rc = renderer_artifact_content_checked(r->app->db, &r->app->cfg, &r->actor, req_param(r, "artifact_ref"),
+                                               "artifact_content", r->request_id, &c, &v);
+    api_stored_content(r, rc, &v, &c, "artifact_unavailable", "artifact", "X-Artifact-SHA256");
 }

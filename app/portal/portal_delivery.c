@@ -14,9 +14,11 @@
 #include "api/handlers.h"
 #include "core/err.h"
 #include "core/hash.h"
+#include "core/timeutil.h"
 #include "reports/approvals.h"
 #include "reports/retention.h"
 #include "reports/delivery.h"
+#include "reports/delivery_audit_export.h"
 #include "reports/recipients.h"
 
 static void idem_key(json_object *o) {
@@ -128,7 +130,42 @@ void portal_deliveries(req_t *r) {
     json_object_object_add(flt, "status", json_object_new_string(status));
     json_object_object_add(flt, "channel", json_object_new_string(channel));
     json_object_object_add(o, "filter", flt);
+    json_object_object_add(o, "can_export", json_object_new_boolean(rbac_role_has(r->actor.role, PERM_AUDIT_READ)));
     resp_page(r, 200, "deliveries", "Deliveries", o);
+}
+
+/* "Export delivery audit": the last `days` (1..366) of the delivery audit as
+ * JSONL or CSV through audit_export_create, then the download itself */
+void portal_delivery_audit_export(req_t *r) {
+    char fmt[8] = "", days_s[8] = "";
+    req_form(r, "format", fmt, sizeof fmt);
+    req_form(r, "days", days_s, sizeof days_s);
+    int days = atoi(days_s);
+    if (days < 1 || days > 366) days = 30;
+    int64_t now = now_ms();
+    char since[RFC3339_MAX], until[RFC3339_MAX];
+    rfc3339_format(now - (int64_t)days * DAY_MS, 0, since);
+    rfc3339_format(now + 1000, 0, until);
+    json_object *body = json_object_new_object();
+    json_object_object_add(body, "since", json_object_new_string(since));
+    json_object_object_add(body, "until", json_object_new_string(until));
+    json_object_object_add(body, "format", json_object_new_string(fmt));
+    audit_export_outcome_t o;
+    int rc = audit_export_create(r->app->db, &r->app->cfg, &r->actor, body, NULL, r->request_id, &o);
+    json_object_put(body);
+    if (rc) {
+        resp_error(r, rc);
+        return;
+    }
+    if (o.status >= 400) {
+        resp_problem(r, o.status, o.code, o.detail, o.body);
+        return;
+    }
+    json_object *url;
+    char loc[200] = "/portal/deliveries";
+    if (json_object_object_get_ex(o.body, "content_url", &url)) snprintf(loc, sizeof loc, "%s", json_object_get_string(url));
+    json_object_put(o.body);
+    resp_redirect(r, loc);
 }
 
 void portal_delivery_get(req_t *r) {

@@ -708,19 +708,22 @@ void delivery_outcome_free(delivery_outcome_t *o) {
 /* ------------------------------------------------------------------------ */
 /* approval handler: release or drop a held send                             */
 
+static delivery_held_hook_fn held_hook;
+void delivery_on_held_decided(delivery_held_hook_fn fn) { held_hook = fn; }
+
 int delivery_release_held(db_t *db, const approval_t *ap, approval_outcome_t outcome, const char *request_id) {
     json_object *v;
     if (!ap->payload || !json_object_object_get_ex(ap->payload, "send_ref", &v)) return AISPM_EINVAL;
     const char *send_ref = json_object_get_string(v);
     db_res_t *res;
     int rc = db_query(db,
-                      "SELECT id, ref, channel, report_id, format, max_attempts, origin FROM deliveries WHERE "
+                      "SELECT id, ref, channel, report_id, format, max_attempts, origin, COALESCE(origin_ref, '') FROM deliveries WHERE "
                       "tenant_id = ? AND send_ref = ? AND status = 'held' ORDER BY id FOR UPDATE",
                       DB_ARGS(DBI(ap->tenant_id), DBS(send_ref)), &res);
     if (rc) return rc;
     struct {
         long long id;
-        char ref[REF_MAX], channel[16], report_id[80], format[24], origin[12];
+        char ref[REF_MAX], channel[16], report_id[80], format[24], origin[12], origin_ref[80];
         int max;
     } rows[CHANNEL__COUNT];
     int n = 0;
@@ -732,6 +735,7 @@ int delivery_release_held(db_t *db, const approval_t *ap, approval_outcome_t out
         snprintf(rows[n].format, sizeof rows[n].format, "%s", db_res_str(res, 4));
         rows[n].max = (int)db_res_int(res, 5);
         snprintf(rows[n].origin, sizeof rows[n].origin, "%s", db_res_str(res, 6));
+        snprintf(rows[n].origin_ref, sizeof rows[n].origin_ref, "%s", db_res_str(res, 7));
         n++;
     }
     db_res_free(res);
@@ -770,6 +774,10 @@ int delivery_release_held(db_t *db, const approval_t *ap, approval_outcome_t out
         json_object_put(d);
         if (!rc && release) rc = enqueue_delivery(db, ap->tenant_id, rows[i].id, rows[i].max);
     }
+    /* a scheduled run held by this send follows its decision (scheduler.c),
+     * in the same transaction; one send belongs to one occurrence */
+    if (!rc && n > 0 && held_hook && !strcmp(rows[0].origin, "schedule") && rows[0].origin_ref[0])
+        rc = held_hook(db, ap->tenant_id, rows[0].origin_ref, outcome, request_id);
     return rc;
 }
 
@@ -1705,6 +1713,31 @@ int delivery_audit_list(db_t *db, const actor_t *a, const char *action, const ch
     snprintf(c, sizeof c, "%lld", last);
     put_s(o, "next_cursor", more ? c : NULL);
     *out = o;
+    return 0;
+}
+
+int delivery_audit_range(db_t *db, const actor_t *a, const char *action, const char *since_sql,
+                         const char *until_sql, int max, json_object **out) {
+    db_res_t *res;
+    const char *act = action && *action ? action : NULL;
+    int rc = db_query(db,
+                      "SELECT " AUDIT_COLS " FROM " AUDIT_FROM " WHERE x.tenant_id = ? AND (? IS NULL OR x.action = ?) "
+                      "AND x.created_at >= ? AND x.created_at < ? ORDER BY x.id LIMIT ?",
+                      DB_ARGS(DBI(a->tenant_id), DBS(act), DBS(act), DBS(since_sql), DBS(until_sql), DBI(max + 1)),
+                      &res);
+    if (rc) return rc;
+    json_object *arr = json_object_new_array();
+    int n = 0;
+    while (db_res_next(res) && n <= max) {
+        json_object_array_add(arr, audit_projection(a->tenant_ref, res));
+        n++;
+    }
+    db_res_free(res);
+    if (n > max) {
+        json_object_put(arr);
+        return AISPM_ETOOMANY;
+    }
+    *out = arr;
     return 0;
 }
 

@@ -132,6 +132,12 @@ int delivery_audit_record(db_t *db, long long tenant_id, const char *tenant_ref,
 /* every delivery audit event of the tenant (projections), newest first:
  * {"audit_events":[...], "next_cursor"}; action filter optional; limit
  * 1..100; AISPM_EINVAL for a bad action or cursor */
+/* the public projections of the tenant's delivery audit events with
+ * since <= created_at < until (SQL DATETIME text), oldest first, optionally
+ * of one action (caller-validated): a JSON array; AISPM_ETOOMANY when there
+ * are more than max (reports/delivery_audit_export.c) */
+int delivery_audit_range(db_t *db, const actor_t *a, const char *action, const char *since_sql,
+                         const char *until_sql, int max, json_object **out);
 int delivery_audit_list(db_t *db, const actor_t *a, const char *action, const char *cursor, int limit,
                         json_object **out);
 
@@ -164,6 +170,13 @@ void delivery_init(void);
  * dropped; delivery audit + evidence per delivery. For modules whose own
  * approval type holds a send (see delivery_request_t.approval_type). */
 int delivery_release_held(db_t *db, const approval_t *ap, approval_outcome_t outcome, const char *request_id);
+/* called by delivery_release_held, inside the decision's transaction, after
+ * a held send whose origin is a schedule was released or dropped:
+ * origin_ref is the occurrence (schedule run) ref. The scheduler registers
+ * it (scheduler_init) so the run's state follows its send. */
+typedef int (*delivery_held_hook_fn)(db_t *db, long long tenant_id, const char *origin_ref,
+                                     approval_outcome_t outcome, const char *request_id);
+void delivery_on_held_decided(delivery_held_hook_fn fn);
 
 /* builds the subject and plain-text body of a message kind at send time
  * (job worker, no transaction open): 0, or an error code that fails the

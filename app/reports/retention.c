@@ -283,6 +283,11 @@ bool retention_role_may_see(const char *role, const char *report_id) {
     for (int i = 0; role && i < (int)(sizeof restricted / sizeof restricted[0]); i++)
         if (!strcmp(restricted[i].role, role)) r = i;
     if (r < 0) return true;
+    if (report_id && !strcmp(report_id, RETENTION_REPORT_DELIVERY_AUDIT)) { /* not a catalog report */
+        for (int k = 0; k < 4 && restricted[r].audiences[k]; k++)
+            if (!strcmp(restricted[r].audiences[k], "audit")) return true;
+        return false;
+    }
     const catalog_report_t *rep = catalog_find(report_id);
     if (!rep) return false;
     if (restricted[r].community_only) return !strcmp(rep->availability, "community");
@@ -302,6 +307,10 @@ void retention_role_report_ids(const char *role, char *out, size_t outlen) {
         int w = snprintf(out + n, outlen - n, "%s%s", n ? "," : "", rep->report_id);
         if (w < 0 || (size_t)w >= outlen - n) break;
         n += (size_t)w;
+    }
+    if (retention_role_may_see(role, RETENTION_REPORT_DELIVERY_AUDIT)) {
+        int w = snprintf(out + n, outlen - n, "%s%s", n ? "," : "", RETENTION_REPORT_DELIVERY_AUDIT);
+        if (w > 0 && (size_t)w < outlen - n) n += (size_t)w;
     }
     if (!n) snprintf(out, outlen, "-"); /* restricted to nothing: matches no report id */
 }

@@ -54,6 +54,10 @@
 #define RETENTION_KIND_PACKAGE "export_package"
 #define RETENTION_KIND_AUDIT_EXPORT "delivery_audit_export"
 #define RETENTION_REQUEST_TTL_DAYS 7
+/* the report id of delivery audit export items: not a catalog report; its
+ * audience is "audit" (roles restricted to catalog audiences see it when
+ * theirs include audit) */
+#define RETENTION_REPORT_DELIVERY_AUDIT "delivery_audit"
 
 /* ---- classes ---- */
 typedef struct {
@@ -122,7 +126,8 @@ void retention_decide(bool found, bool role_ok, const char *state, bool held, bo
                       retention_verdict_t *v);
 /* true when the role may see a report id (catalog audiences: auditors see
  * audit/grc reports, GRC analysts audit/grc/risk committee ones, evaluators
- * and trial operators community reports; other roles every report) */
+ * and trial operators community reports; other roles every report; the
+ * delivery audit (RETENTION_REPORT_DELIVERY_AUDIT) has audience audit) */
 bool retention_role_may_see(const char *role, const char *report_id);
 /* comma list of the report ids the role may see, "" when unrestricted */
 void retention_role_report_ids(const char *role, char *out, size_t outlen);

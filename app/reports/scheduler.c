@@ -1645,6 +1645,8 @@ static int run_cas(db_t *db, const run_t *run, const char *from, const char *to,
     return rc ? rc : (int)n;
 }
 
+static int run_follow_send(db_t *db, long long tenant_id, const char *run_ref, approval_outcome_t outcome);
+
 /* what the delivery step did with a run */
 typedef enum { DELIVER_OK = 0, DELIVER_HELD, DELIVER_TRANSIENT, DELIVER_FAILED } deliver_result_t;
 
@@ -1840,6 +1842,12 @@ static int deliver_run(db_t *db, run_t *run, scheduler_stats_t *st, int64_t now)
         json_object_put(d);
         if (rc) db_rollback(db);
         else rc = db_commit(db);
+        /* the send's approval may have been decided before the run was
+         * marked held: then nothing else would move it */
+        if (!rc && !strcmp(to, "pending_approval") && !db_begin(db)) {
+            if (run_follow_send(db, run->tenant_id, run->ref, 0)) db_rollback(db);
+            else if (db_commit(db)) db_rollback(db);
+        }
         if (!rc && st) {
             if (!strcmp(to, "delivered")) st->delivered++;
             else if (!strcmp(to, "retry_wait")) st->retried++;
@@ -2048,6 +2056,74 @@ static int run_decided(db_t *db, const approval_t *req, approval_outcome_t outco
     return rc;
 }
 
+/* a run held because its send waited for an approval (reason
+ * send_held_for_approval) follows its sends once none is held any more:
+ * every held send released -> delivered (schedule.run_delivered, as when the
+ * send was queued at once); every one dropped -> skipped (reason
+ * approval_rejected | approval_expired, schedule.run_skipped); some released
+ * and some dropped -> failed (approval_partially_denied, schedule.run_failed).
+ * outcome 0: the decision already committed (the approval was decided while
+ * the run was still being delivered); the drop reason then comes from the
+ * approval rows. Inside the caller's transaction. */
+static int run_follow_send(db_t *db, long long tenant_id, const char *run_ref, approval_outcome_t outcome) {
+    db_res_t *res;
+    int rc = db_query(db, "SELECT id FROM schedule_runs WHERE tenant_id = ? AND ref = ? FOR UPDATE",
+                      DB_ARGS(DBI(tenant_id), DBS(run_ref)), &res);
+    if (rc) return rc;
+    long long id = db_res_next(res) ? db_res_int(res, 0) : 0;
+    db_res_free(res);
+    run_t run;
+    if (!id || (rc = load_run(db, id, &run)) != 0) return rc == AISPM_ENOTFOUND ? 0 : rc;
+    if (strcmp(run.state, "pending_approval")) return 0;
+    rc = db_query(db,
+                  "SELECT COALESCE(SUM(d.status = 'held'), 0), COALESCE(SUM(d.status = 'dropped'), 0), COUNT(*), "
+                  "COALESCE(SUM(ap.state = 'expired'), 0) FROM deliveries d LEFT JOIN approval_requests ap ON ap.id = "
+                  "d.approval_id AND ap.tenant_id = d.tenant_id WHERE d.tenant_id = ? AND d.origin = 'schedule' AND "
+                  "d.origin_ref = ?",
+                  DB_ARGS(DBI(tenant_id), DBS(run_ref)), &res);
+    if (rc) return rc;
+    long long held = 0, dropped = 0, total = 0, expired = 0;
+    if (db_res_next(res)) {
+        held = db_res_int(res, 0), dropped = db_res_int(res, 1), total = db_res_int(res, 2);
+        expired = db_res_int(res, 3);
+    }
+    db_res_free(res);
+    if (held || !total) return 0; /* another send of the run still waits */
+    const char *to, *action, *ev_outcome, *why = NULL;
+    if (!dropped) to = "delivered", action = "schedule.run_delivered", ev_outcome = "success";
+    else if (dropped == total) {
+        to = "skipped", action = "schedule.run_skipped", ev_outcome = "skipped";
+        bool exp = outcome ? outcome == APPROVAL_EXPIRED : expired > 0;
+        why = exp ? "approval_expired" : "approval_rejected";
+    } else to = "failed", action = "schedule.run_failed", ev_outcome = "failure", why = "approval_partially_denied";
+    sched_t sc;
+    actor_t sys;
+    if ((rc = sched_load_any(db, run.tenant_id, run.schedule_id, &sc))) return rc;
+    rc = system_actor(db, run.tenant_id, &sys);
+    int moved = rc ? rc : run_cas(db, &run, "pending_approval", to, 0, false);
+    if (moved != 1) {
+        sched_free(&sc);
+        return moved < 0 ? moved : 0;
+    }
+    rc = db_exec(db, "UPDATE schedule_runs SET reason = ? WHERE id = ? AND tenant_id = ?",
+                 DB_ARGS(why ? DBS(why) : DBNULL, DBI(run.id), DBI(run.tenant_id)), NULL, NULL);
+    json_object *d = run_details(&sc, run.ref, run.occurrence_at);
+    put_str(d, "resumed_from", "send_approval");
+    json_object_object_add(d, "sends_released", json_object_new_int64(total - dropped));
+    json_object_object_add(d, "sends_dropped", json_object_new_int64(dropped));
+    if (why) put_str(d, "reason", why);
+    if (!rc) rc = run_evidence(db, &sys, action, run.ref, ev_outcome, d, run.id);
+    json_object_put(d);
+    sched_free(&sc);
+    return rc;
+}
+
+static int on_held_send_decided(db_t *db, long long tenant_id, const char *origin_ref, approval_outcome_t outcome,
+                                const char *request_id) {
+    (void)request_id;
+    return run_follow_send(db, tenant_id, origin_ref, outcome);
+}
+
 /* the approval handler of APPROVAL_SCHEDULE_CHANGE (runs inside the
  * decision's transaction: the schedule or run changes with the decision) */
 static int on_schedule_approval(db_t *db, const approval_t *req, approval_outcome_t outcome, const char *request_id) {
@@ -2056,7 +2132,10 @@ static int on_schedule_approval(db_t *db, const approval_t *req, approval_outcom
     return 0;
 }
 
-void scheduler_init(void) { approvals_register_handler(APPROVAL_SCHEDULE_CHANGE, on_schedule_approval); }
+void scheduler_init(void) {
+    approvals_register_handler(APPROVAL_SCHEDULE_CHANGE, on_schedule_approval);
+    delivery_on_held_decided(on_held_send_decided);
+}
 
 /* ids from a query of one id column */
 static int ids(db_t *db, const char *sql, const dbv *args, int nargs, long long *out, long long *tenants, int max,

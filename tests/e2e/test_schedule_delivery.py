@@ -8,8 +8,9 @@ workers' own passes add nothing), the attachment hashing to the artifact's
 digest; a recipient the policy blocks fails the run (failure class
 recipient_policy on the operations dashboard) and nothing reaches the
 server; a recipient that needs an approval holds the run until another user
-approves, then the message arrives. Recipient addresses appear in no run
-evidence or projection.
+approves, then the message arrives and the run is delivered; a rejected or
+expired held send skips the run (approval_rejected / approval_expired, with
+run evidence). Recipient addresses appear in no run evidence or projection.
 """
 
 import hashlib
@@ -17,7 +18,7 @@ import json
 import time
 from datetime import timedelta
 
-from .conftest import audit_events, rand
+from .conftest import audit_events, rand, sql_str
 from .test_delivery import APPROVALS, dt, message_id_of, sink, wait_for  # noqa: F401  (fixtures)
 from .test_schedules import API, DASHBOARD, assert_valid, base_day, body, rfc, runs, tick
 
@@ -104,4 +105,45 @@ def test_held_recipient_waits_for_another_users_approval(dt, sink, env):
     wait_for(lambda: sink.for_message(message_id_of(dref)), 30, "the approved scheduled message")
     assert len(sink.for_message(message_id_of(dref))) == 1
     assert rcpt not in json.dumps(ev)
+    # the run follows its send: delivered once the approval released it
+    rs = runs(dt.admin, ref)
+    assert rs[0]["state"] == "delivered" and not rs[0].get("reason"), rs[0]
+    done = run_event(dt, rs[0]["run_ref"], "schedule.run_delivered")
+    assert done["details"]["resumed_from"] == "send_approval" and done["details"]["sends_released"] == 1
+    assert rcpt not in json.dumps(done)
+    dt.admin.delete(f"{API}/{ref}")
+
+
+def test_rejected_held_send_skips_the_run(dt, sink, env):
+    rcpt = f"auditor-{rand(6)}@partner.example"
+    ref, at = make(dt, [rcpt], 184)
+    tick(env, at + timedelta(seconds=5))
+    rs = settle(dt, ref, ("delivered", "failed", "pending_approval"))
+    assert rs[0]["state"] == "pending_approval", rs[0]
+    s = run_event(dt, rs[0]["run_ref"], "schedule.run_blocked")["details"]["sends"][0]
+    r = dt.approver.post(f"{APPROVALS}/{s['approval_ref']}/decision",
+                         json_body={"decision": "reject", "reason": "not for this partner"})
+    assert r.status == 200, r.describe()
+    rs = runs(dt.admin, ref)
+    assert rs[0]["state"] == "skipped" and rs[0]["reason"] == "approval_rejected", rs[0]
+    ev = run_event(dt, rs[0]["run_ref"], "schedule.run_skipped")
+    assert ev["details"]["sends_dropped"] == 1 and ev["details"]["reason"] == "approval_rejected"
+    time.sleep(1)
+    assert not sink.for_message(message_id_of(s["delivery_refs"][0])), "a rejected scheduled send was sent"
+    dt.admin.delete(f"{API}/{ref}")
+
+
+def test_expired_held_send_skips_the_run(dt, sink, env, sql):
+    ref, at = make(dt, [f"auditor-{rand(6)}@partner.example"], 185)
+    tick(env, at + timedelta(seconds=5))
+    rs = settle(dt, ref, ("delivered", "failed", "pending_approval"))
+    assert rs[0]["state"] == "pending_approval", rs[0]
+    s = run_event(dt, rs[0]["run_ref"], "schedule.run_blocked")["details"]["sends"][0]
+    # the approval request past its due time: the job worker expires it
+    sql(f"UPDATE aispm.approval_requests SET due_at = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND "
+        f"WHERE ref = {sql_str(s['approval_ref'])}")
+    rs = settle(dt, ref, ("skipped", "delivered", "failed"), timeout=20)
+    assert rs[0]["state"] == "skipped" and rs[0]["reason"] == "approval_expired", rs[0]
+    ev = run_event(dt, rs[0]["run_ref"], "schedule.run_skipped")
+    assert ev["details"]["reason"] == "approval_expired" and ev["details"]["resumed_from"] == "send_approval"
     dt.admin.delete(f"{API}/{ref}")

@@ -69,14 +69,20 @@ static void test_role_audiences(void **state) {
     assert_true(retention_role_may_see("grc_analyst", "docx_audit_narrative"));
     assert_true(retention_role_may_see("evaluator", "board_kpi_pack"));
     assert_false(retention_role_may_see("evaluator", "pdf_board_pack"));
+    /* delivery audit exports: audience audit, not a catalog report */
+    assert_true(retention_role_may_see("grc_analyst", RETENTION_REPORT_DELIVERY_AUDIT));
+    assert_false(retention_role_may_see("trial_operator", RETENTION_REPORT_DELIVERY_AUDIT));
+    assert_true(retention_role_may_see("cso", RETENTION_REPORT_DELIVERY_AUDIT));
     char ids[2048];
     retention_role_report_ids("tenant_admin", ids, sizeof ids);
     assert_string_equal(ids, "");
     retention_role_report_ids("grc_analyst", ids, sizeof ids);
     assert_non_null(strstr(ids, "soc2_audit_summary"));
     assert_null(strstr(ids, "executive_risk_brief"));
+    assert_non_null(strstr(ids, "," RETENTION_REPORT_DELIVERY_AUDIT));
     retention_role_report_ids("evaluator", ids, sizeof ids);
     assert_non_null(strstr(ids, "board_kpi_pack"));
+    assert_null(strstr(ids, RETENTION_REPORT_DELIVERY_AUDIT));
     assert_null(strstr(ids, "siem_jsonl_export"));
 }
 
