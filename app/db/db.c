@@ -15,7 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <json-c/json.h>
+
 #include "core/buf.h"
+#include "core/cursor.h"
 #include "core/err.h"
 #include "core/log.h"
 
@@ -420,4 +423,19 @@ int db_exec_script(db_t *db, const char *sql) {
         if (st == -1) break;
     } while (1);
     return rc;
+}
+
+json_object *db_page(db_res_t *res, json_object *(*row)(db_res_t *), const char *key, int limit) {
+    json_object *o = json_object_new_object(), *arr = json_object_new_array();
+    long long last = 0;
+    int n = 0;
+    while (db_res_next(res)) {
+        last = db_res_int(res, 0);
+        json_object_array_add(arr, row(res));
+        n++;
+    }
+    db_res_free(res);
+    json_object_object_add(o, key, arr);
+    cursor_set_next(o, n, limit, last);
+    return o;
 }

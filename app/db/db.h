@@ -57,6 +57,11 @@ int db_rollback(db_t *db);
 int db_exec(db_t *db, const char *sql, const dbv *args, int nargs, uint64_t *affected, uint64_t *insert_id);
 /* runs a query and buffers its result set; caller frees with db_res_free */
 int db_query(db_t *db, const char *sql, const dbv *args, int nargs, db_res_t **out);
+/* one keyset page of a list read: every row of res (column 0 = the row id,
+ * newest first) built by row() into an array under key of a new object, plus
+ * next_cursor (core/cursor.h) when the page is full; frees res */
+struct json_object;
+struct json_object *db_page(db_res_t *res, struct json_object *(*row)(db_res_t *), const char *key, int limit);
 /* 1 = row available, 0 = end */
 int db_res_next(db_res_t *r);
 int db_res_ncols(const db_res_t *r);

@@ -107,17 +107,7 @@ int audit_export_list(db_t *db, const actor_t *a, const char *cursor, int limit,
                       " WHERE e.tenant_id = ? AND (? = 0 OR e.id < ?) ORDER BY e.id DESC LIMIT ?",
                       DB_ARGS(DBS(now), DBI(a->tenant_id), DBI(before), DBI(before), DBI(limit)), &res);
     if (rc) return rc;
-    json_object *o = json_object_new_object(), *arr = json_object_new_array();
-    int n = 0;
-    long long last = 0;
-    while (db_res_next(res)) {
-        last = db_res_int(res, 0);
-        json_object_array_add(arr, export_json(res));
-        n++;
-    }
-    db_res_free(res);
-    json_object_object_add(o, "exports", arr);
-    cursor_set_next(o, n, limit, last);
+    json_object *o = db_page(res, export_json, "exports", limit);
     *out = o;
     return 0;
 }

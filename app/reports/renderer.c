@@ -182,18 +182,7 @@ int renderer_history(db_t *db, const actor_t *a, const char *cursor, int limit, 
     int rc = db_query(db, RENDER_SELECT "WHERE r.tenant_id = ? AND (? = 0 OR r.id < ?) ORDER BY r.id DESC LIMIT ?",
                       DB_ARGS(DBI(a->tenant_id), DBI(before), DBI(before), DBI(limit)), &res);
     if (rc) return rc;
-    json_object *o = json_object_new_object(), *arr = json_object_new_array();
-    long long last = 0;
-    int n = 0;
-    while (db_res_next(res)) {
-        json_object_array_add(arr, render_row(res));
-        last = db_res_int(res, 0);
-        n++;
-    }
-    db_res_free(res);
-    json_object_object_add(o, "renders", arr);
-    cursor_set_next(o, n, limit, last);
-    *out = o;
+    *out = db_page(res, render_row, "renders", limit);
     return 0;
 }
 
