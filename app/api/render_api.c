@@ -36,16 +36,7 @@ void api_render_get(req_t *r) {
 }
 
 void api_render_list(req_t *r) {
-    char cursor[32] = "", lim[16] = "";
-    req_query(r, "cursor", cursor, sizeof cursor);
-    int limit = req_query(r, "limit", lim, sizeof lim) ? atoi(lim) : 25;
-    json_object *o = NULL;
-    int rc = renderer_history(r->app->db, &r->actor, cursor, limit, &o);
-    if (rc == AISPM_EINVAL) {
-        resp_bad_cursor(r);
-        return;
-    }
-    resp_result(r, rc, o);
+    resp_list(r, renderer_history);
 }
 
 void api_artifact_get(req_t *r) {

@@ -510,6 +510,20 @@ void resp_result(req_t *r, int rc, json_object *o) {
     resp_json(r, 200, o);
 }
 
+void resp_list(req_t *r, list_fn list) {
+    char cursor[32] = "", lim[16] = "";
+    req_query(r, "cursor", cursor, sizeof cursor);
+    int limit = req_query(r, "limit", lim, sizeof lim) ? atoi(lim) : 25;
+    json_object *o = NULL;
+    int rc = list(r->app->db, &r->actor, cursor, limit, &o);
+    if (rc == AISPM_EINVAL) {
+        json_object_put(o);
+        resp_bad_cursor(r);
+        return;
+    }
+    resp_result(r, rc, o);
+}
+
 void resp_bad_cursor(req_t *r) {
     json_object *e = json_object_new_object();
     json_object_object_add(e, "cursor", json_object_new_string("must be a next_cursor of a previous page"));

@@ -160,6 +160,10 @@ void resp_error(req_t *r, int err);
 void resp_result(req_t *r, int rc, json_object *o);
 /* 422 validation_failed naming `cursor` (not a next_cursor of a previous page) */
 void resp_bad_cursor(req_t *r);
+/* a keyset-paginated list read: ?cursor&limit (default 25) passed to list(),
+ * 422 for a cursor list() refuses (AISPM_EINVAL), else resp_result */
+typedef int (*list_fn)(db_t *db, const actor_t *a, const char *cursor, int limit, json_object **out);
+void resp_list(req_t *r, list_fn list);
 /* Set-Cookie with the standard attributes (HttpOnly, SameSite=Strict, Path=/,
  * Secure unless cookie_secure=false); max_age < 0 deletes the cookie */
 void resp_cookie(req_t *r, const char *name, const char *value, long max_age);
