@@ -22,12 +22,10 @@ int cursor_parse(const char *cursor, long long *before_out) {
 
 int cursor_limit(int limit) { return limit < 1 || limit > 100 ? 25 : limit; }
 
-void cursor_set_next(json_object *o, int n, int limit, long long last_id) {
-    if (n == limit) {
-        char c[32];
-        snprintf(c, sizeof c, "%lld", last_id);
-        json_object_object_add(o, "next_cursor", json_object_new_string(c));
-    } else {
-        json_object_object_add(o, "next_cursor", NULL);
-    }
+void cursor_put_next(json_object *o, bool more, long long last_id) {
+    char c[32];
+    snprintf(c, sizeof c, "%lld", last_id);
+    json_object_object_add(o, "next_cursor", more ? json_object_new_string(c) : NULL);
 }
+
+void cursor_set_next(json_object *o, int n, int limit, long long last_id) { cursor_put_next(o, n == limit, last_id); }

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "audit/evidence.h"
+#include "core/cursor.h"
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/hash.h"
@@ -698,13 +699,7 @@ int approvals_list(db_t *db, const actor_t *a, const char *state, bool decidable
     }
     db_res_free(res);
     json_object_object_add(o, "approvals", arr);
-    if (more) {
-        char c[32];
-        snprintf(c, sizeof c, "%lld", last);
-        put_s(o, "next_cursor", c);
-    } else {
-        json_object_object_add(o, "next_cursor", NULL);
-    }
+    cursor_put_next(o, more, last);
     *out = o;
     return 0;
 }

@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "audit/evidence.h"
+#include "core/cursor.h"
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/hash.h"
@@ -1397,13 +1398,7 @@ int delivery_list(db_t *db, const actor_t *a, const delivery_filter_t *f, json_o
     }
     db_res_free(res);
     json_object_object_add(o, "deliveries", arr);
-    if (more) {
-        char c[32];
-        snprintf(c, sizeof c, "%lld", last);
-        put_s(o, "next_cursor", c);
-    } else {
-        json_object_object_add(o, "next_cursor", NULL);
-    }
+    cursor_put_next(o, more, last);
     *out = o;
     return 0;
 }
@@ -1709,9 +1704,7 @@ int delivery_audit_list(db_t *db, const actor_t *a, const char *action, const ch
     }
     db_res_free(res);
     json_object_object_add(o, "audit_events", arr);
-    char c[32];
-    snprintf(c, sizeof c, "%lld", last);
-    put_s(o, "next_cursor", more ? c : NULL);
+    cursor_put_next(o, more, last);
     *out = o;
     return 0;
 }

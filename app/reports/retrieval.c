@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "audit/evidence.h"
+#include "core/cursor.h"
 #include "core/err.h"
 #include "core/hash.h"
 #include "core/log.h"
@@ -434,13 +435,7 @@ int retrieval_search(db_t *db, const actor_t *a, json_object *body, const char *
 
     json_object *o = json_object_new_object();
     json_object_object_add(o, "results", rich);
-    if (n == limit) {
-        char c[32];
-        snprintf(c, sizeof c, "%lld", last);
-        put_str(o, "next_cursor", c);
-    } else {
-        json_object_object_add(o, "next_cursor", NULL);
-    }
+    cursor_set_next(o, n, limit, last);
     json_object_object_add(o, "projection", proj);
     set(out, 200, NULL, NULL, o);
     return 0;
